@@ -1,0 +1,68 @@
+/**
+ * Runs evaluation cases through a producer of results and scores them. Producers are the
+ * model-free oracles here (ground-truth renders, optionally through the VQ tokenizer) and,
+ * with the engine, the model itself.
+ */
+import type { RgbImage } from '../../functions/core/image.ts';
+import type { ImageVq } from '../../functions/tokenizers/image-vq.ts';
+import type { ResolvedCase } from './cases.ts';
+import { detect, detectedScene } from './detector.ts';
+import { render } from './render.ts';
+import { judgeAnswer, judgeImage, Tally } from './scorer.ts';
+import { answerQuestion } from './semantics.ts';
+
+type ImageCase = Extract<ResolvedCase, { task: 't2i' | 'edit' }>;
+type AnswerCase = Extract<ResolvedCase, { task: 'answer' }>;
+
+/** What produces results for cases: an image for t2i and edit, text for answer. */
+export interface Producer {
+  image(c: ImageCase): Promise<RgbImage>;
+  answer(c: AnswerCase): Promise<string>;
+}
+
+/**
+ * Ground truth: the reference render of the expected scene; answers read off the source
+ * image by the detector. With `vq`, every image passes through encode/decode first, which
+ * measures what the tokenizer loses.
+ */
+export function oracleProducer(vq?: ImageVq): Producer {
+  const through = (image: RgbImage) => (vq ? vq.decode(vq.encode(image)) : image);
+  return {
+    image: async (c) => through(render(c.reference)),
+    answer: async (c) => {
+      const seen = detectedScene(detect(through(render(c.source))));
+      if (!seen) return '';
+      try {
+        return answerQuestion(seen, c.question);
+      } catch {
+        return '';
+      }
+    },
+  };
+}
+
+export interface CaseResult {
+  readonly case: ResolvedCase;
+  readonly correct: boolean;
+  readonly answer?: string;
+}
+
+export async function runEval(
+  cases: readonly ResolvedCase[],
+  producer: Producer,
+  onResult?: (r: CaseResult) => void,
+): Promise<Tally> {
+  const tally = new Tally();
+  for (const c of cases) {
+    let result: CaseResult;
+    if (c.task === 'answer') {
+      const answer = await producer.answer(c);
+      result = { case: c, correct: judgeAnswer(answer, c), answer };
+    } else {
+      result = { case: c, correct: judgeImage(await producer.image(c), c.expected) };
+    }
+    tally.add(c.task, c.category, result.correct);
+    onResult?.(result);
+  }
+  return tally;
+}
