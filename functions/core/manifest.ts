@@ -6,11 +6,11 @@ import { z } from 'zod';
 
 const tokenId = z.number().int().nonnegative();
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 is 64 lower-case hex digits');
-/** A file path inside the package: relative, forward slashes, no `..`. */
-const packagePath = z
-  .string()
-  .min(1)
-  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'), 'must be a relative path inside the package');
+/** Whether a file path stays inside the package: relative, forward slashes, no `..`. */
+export function isPackagePath(p: string): boolean {
+  return p !== '' && !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\');
+}
+const packagePath = z.string().refine(isPackagePath, 'must be a relative path inside the package');
 
 export const TASK_NAMES = ['t2i', 'edit', 'answer'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
@@ -24,7 +24,7 @@ export const manifestSchema = z
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"'),
     version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z._-]*$/),
     description: z.string().optional(),
-    files: z.record(packagePath, z.object({ sha256, size: z.number().int().nonnegative() }).strict()),
+    files: z.record(z.string(), z.object({ sha256, size: z.number().int().nonnegative() }).strict()),
     vocab: z
       .object({
         size: z.number().int().positive(),
@@ -49,6 +49,9 @@ export const manifestSchema = z
   })
   .strict()
   .superRefine((m, ctx) => {
+    for (const name of Object.keys(m.files)) {
+      if (!isPackagePath(name)) ctx.addIssue({ code: 'custom', path: ['files', name], message: `file "${name}" must be a relative path inside the package` });
+    }
     for (const [key, path] of [['vocab', m.vocab.file], ['image', m.image.codebook]] as const) {
       if (!(path in m.files)) ctx.addIssue({ code: 'custom', path: [key], message: `${path} is not listed in files` });
     }

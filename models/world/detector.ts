@@ -11,8 +11,9 @@
  * Steps: each pixel is placed on the nearest line from white to a palette color (this also
  * reads the soft edges of a VQ decoder); pixels at least half-way along a line are
  * foreground. Foreground pixels form 4-connected blobs; specks are dropped. A blob's color
- * is its clear majority color; its shape and size come from the rendered template that
- * overlaps it best (intersection over union); its cell from where that template sits.
+ * is the color of a clear majority of its pixels, provided their mean is near that color;
+ * its shape and size come from the rendered template that overlaps it best (intersection
+ * over union), provided no other shape comes close; its cell from where that template sits.
  */
 import type { RgbImage } from '../../functions/core/image.ts';
 import { BACKGROUND, HALF_EXTENT, IMAGE_SIZE, PALETTE, cellCenter, insideShape } from './render.ts';
@@ -45,12 +46,12 @@ export interface Detection {
  */
 const FOREGROUND_ALPHA = 0.5;
 /**
- * Largest distance (0..255 per channel, Euclidean) of a pixel from its white-to-palette line
- * for it to count as that color. Noise of sigma 8 exceeds it in well under 1% of pixels; the
- * closest pair of palette colors (yellow, orange) sits 76 apart, and an even mix of two
- * palette colors such as red and blue lands over 60 away from every line.
+ * Largest distance (Euclidean, 0..255 per channel) of a blob's mean color from the line to
+ * its majority color. The mean averages pixel noise away; an even mix of any two palette
+ * colors lands at least 28 from every line (red and yellow make a near-orange), while a
+ * 3:1 mix of the closest pairs (red and orange, blue and purple) still reads as the major one.
  */
-const MAX_COLOR_DISTANCE = 30;
+const MAX_COLOR_DISTANCE = 24;
 /** Blobs smaller than this are specks; the smallest object (a small triangle) has 32 pixels. */
 const MIN_PIXELS = 12;
 /** Share of a blob's pixels its color must hold; below it the color is 'unknown'. */
@@ -69,11 +70,18 @@ const SHAPE_MARGIN = 0.04;
 /** Template centers are tried up to this many pixels from the blob's box center. */
 const SEARCH_RADIUS = 3;
 
-const BACKGROUND_LABEL = -2;
-const OTHER_COLOR = -1;
+/** Rows and columns of the cell grid. */
+const GRID = 3;
+/** Side of the image, copied out of the import once: the hot loops read it per pixel. */
+const SIDE = IMAGE_SIZE;
+const [WHITE_R, WHITE_G, WHITE_B] = BACKGROUND;
+const BACKGROUND_LABEL = -1;
 
 /** Direction from white to each palette color, in COLORS order. */
-const COLOR_DIRECTIONS = COLORS.map((c) => PALETTE[c].map((v, k) => v - (BACKGROUND[k] as number)));
+const COLOR_DIRECTIONS = COLORS.map((c): readonly [number, number, number] => {
+  const [r, g, b] = PALETTE[c];
+  return [r - WHITE_R, g - WHITE_G, b - WHITE_B];
+});
 
 interface Template {
   readonly shape: Shape;
@@ -105,8 +113,8 @@ const TEMPLATES: readonly Template[] = SHAPES.flatMap((shape) =>
  * detectionEquals(detect(render(scene)), scene); // true
  */
 export function detect(image: RgbImage): Detection {
-  if (image.width !== IMAGE_SIZE || image.height !== IMAGE_SIZE || image.data.length !== IMAGE_SIZE * IMAGE_SIZE * 3) {
-    throw new RangeError(`the detector reads ${IMAGE_SIZE}x${IMAGE_SIZE} RGB images, got ${image.width}x${image.height}`);
+  if (image.width !== SIDE || image.height !== SIDE || image.data.length !== SIDE * SIDE * 3) {
+    throw new RangeError(`the detector reads ${SIDE}x${SIDE} RGB images, got ${image.width}x${image.height}`);
   }
   const labels = labelPixels(image);
   const blobIds = new Int32Array(labels.length).fill(-1);
@@ -115,7 +123,7 @@ export function detect(image: RgbImage): Detection {
   for (let start = 0; start < labels.length; start++) {
     if (labels[start] === BACKGROUND_LABEL || blobIds[start] !== -1) continue;
     const blob = floodFill(labels, blobIds, start, id);
-    if (blob.length >= MIN_PIXELS) objects.push(readBlob(blob, id, labels, blobIds));
+    if (blob.length >= MIN_PIXELS) objects.push(readBlob(image, blob, id, labels, blobIds));
     id++;
   }
   return { objects: sortObjects(objects) };
@@ -147,28 +155,37 @@ export function detectionEquals(detection: Detection, scene: Scene): boolean {
   return detected !== null && scenesEqual(detected, scene);
 }
 
-/** Per pixel: BACKGROUND_LABEL, OTHER_COLOR, or the index of its color in COLORS. */
+interface LinePoint {
+  /** Index into COLORS of the nearest white-to-palette line. */
+  readonly color: number;
+  /** How far along that line, 0 (white) to 1 (the palette color). */
+  readonly alpha: number;
+  /** Euclidean distance from the line, 0..255 per channel. */
+  readonly distance: number;
+}
+
+/** Places an RGB value on the nearest line from white to a palette color. */
+function nearestLine(r: number, g: number, b: number): LinePoint {
+  const p0 = r - WHITE_R;
+  const p1 = g - WHITE_G;
+  const p2 = b - WHITE_B;
+  let best: LinePoint = { color: 0, alpha: 0, distance: Infinity };
+  for (let color = 0; color < COLOR_DIRECTIONS.length; color++) {
+    const [v0, v1, v2] = COLOR_DIRECTIONS[color] as readonly [number, number, number];
+    const alpha = Math.min(1, Math.max(0, (p0 * v0 + p1 * v1 + p2 * v2) / (v0 * v0 + v1 * v1 + v2 * v2)));
+    const distance = Math.hypot(p0 - alpha * v0, p1 - alpha * v1, p2 - alpha * v2);
+    if (distance < best.distance) best = { color, alpha, distance };
+  }
+  return best;
+}
+
+/** Per pixel: BACKGROUND_LABEL, or the index in COLORS of its nearest line. */
 function labelPixels(image: RgbImage): Int8Array {
   const labels = new Int8Array(image.width * image.height);
-  const p = [0, 0, 0];
+  const d = image.data;
   for (let i = 0; i < labels.length; i++) {
-    for (let k = 0; k < 3; k++) p[k] = (image.data[i * 3 + k] as number) - (BACKGROUND[k] as number);
-    let best = OTHER_COLOR;
-    let bestDistance = Infinity;
-    let bestAlpha = 0;
-    COLOR_DIRECTIONS.forEach((v, c) => {
-      const [p0, p1, p2] = p as [number, number, number];
-      const [v0, v1, v2] = v as [number, number, number];
-      const alpha = Math.min(1, Math.max(0, (p0 * v0 + p1 * v1 + p2 * v2) / (v0 * v0 + v1 * v1 + v2 * v2)));
-      const distance = Math.hypot(p0 - alpha * v0, p1 - alpha * v1, p2 - alpha * v2);
-      if (distance < bestDistance) {
-        best = c;
-        bestDistance = distance;
-        bestAlpha = alpha;
-      }
-    });
-    if (bestAlpha < FOREGROUND_ALPHA) labels[i] = BACKGROUND_LABEL;
-    else labels[i] = bestDistance <= MAX_COLOR_DISTANCE ? best : OTHER_COLOR;
+    const { color, alpha } = nearestLine(d[i * 3] as number, d[i * 3 + 1] as number, d[i * 3 + 2] as number);
+    labels[i] = alpha < FOREGROUND_ALPHA ? BACKGROUND_LABEL : color;
   }
   return labels;
 }
@@ -181,8 +198,8 @@ function floodFill(labels: Int8Array, blobIds: Int32Array, start: number, id: nu
   while (stack.length > 0) {
     const i = stack.pop() as number;
     blob.push(i);
-    const x = i % IMAGE_SIZE;
-    const neighbors = [x > 0 ? i - 1 : -1, x < IMAGE_SIZE - 1 ? i + 1 : -1, i - IMAGE_SIZE, i + IMAGE_SIZE];
+    const x = i % SIDE;
+    const neighbors = [x > 0 ? i - 1 : -1, x < SIDE - 1 ? i + 1 : -1, i - SIDE, i + SIDE];
     for (const j of neighbors) {
       if (j < 0 || j >= labels.length || labels[j] === BACKGROUND_LABEL || blobIds[j] !== -1) continue;
       blobIds[j] = id;
@@ -200,24 +217,30 @@ interface Fit {
   readonly y: number;
 }
 
-function readBlob(blob: readonly number[], id: number, labels: Int8Array, blobIds: Int32Array): DetectedObject {
+function readBlob(image: RgbImage, blob: readonly number[], id: number, labels: Int8Array, blobIds: Int32Array): DetectedObject {
   const counts = new Array<number>(COLORS.length).fill(0);
-  let x0 = IMAGE_SIZE;
+  const sums = COLORS.map(() => [0, 0, 0]);
+  let x0 = SIDE;
   let x1 = 0;
-  let y0 = IMAGE_SIZE;
+  let y0 = SIDE;
   let y1 = 0;
   for (const i of blob) {
     const label = labels[i] as number;
-    if (label >= 0) counts[label] = (counts[label] as number) + 1;
-    const x = i % IMAGE_SIZE;
-    const y = Math.floor(i / IMAGE_SIZE);
+    counts[label] = (counts[label] as number) + 1;
+    const sum = sums[label] as number[];
+    for (let k = 0; k < 3; k++) sum[k] = (sum[k] as number) + (image.data[i * 3 + k] as number);
+    const x = i % SIDE;
+    const y = Math.floor(i / SIDE);
     x0 = Math.min(x0, x);
     x1 = Math.max(x1, x);
     y0 = Math.min(y0, y);
     y1 = Math.max(y1, y);
   }
   const top = counts.indexOf(Math.max(...counts));
-  const color = (counts[top] as number) >= COLOR_MAJORITY * blob.length ? (COLORS[top] as Color) : 'unknown';
+  const [r, g, b] = (sums[top] as number[]).map((v) => v / (counts[top] as number)) as [number, number, number];
+  const mean = nearestLine(r, g, b);
+  const clear = (counts[top] as number) >= COLOR_MAJORITY * blob.length && mean.color === top && mean.distance <= MAX_COLOR_DISTANCE;
+  const color = clear ? (COLORS[top] as Color) : 'unknown';
 
   const centerX = Math.round((x0 + x1 + 1) / 2);
   const centerY = Math.round((y0 + y1 + 1) / 2);
@@ -243,7 +266,7 @@ function bestPlacement(t: Template, blobSize: number, blobIds: Int32Array, id: n
       for (const [dx, dy] of t.offsets) {
         const x = cx - t.half + dx;
         const y = cy - t.half + dy;
-        if (x >= 0 && x < IMAGE_SIZE && y >= 0 && y < IMAGE_SIZE && blobIds[y * IMAGE_SIZE + x] === id) overlap++;
+        if (x >= 0 && x < SIDE && y >= 0 && y < SIDE && blobIds[y * SIDE + x] === id) overlap++;
       }
       const iou = overlap / (t.offsets.length + blobSize - overlap);
       if (iou > best.iou) best = { template: t, iou, x: cx, y: cy };
@@ -251,9 +274,6 @@ function bestPlacement(t: Template, blobSize: number, blobIds: Int32Array, id: n
   }
   return best;
 }
-
-/** Rows and columns of the cell grid. */
-const GRID = 3;
 
 function nearestCell(x: number, y: number): Cell {
   const nearest = (v: number): number => {
