@@ -11,9 +11,11 @@
  * Steps: each pixel is placed on the nearest line from white to a palette color (this also
  * reads the soft edges of a VQ decoder); pixels at least half-way along a line are
  * foreground. Foreground pixels form 4-connected blobs; specks are dropped. A blob's color
- * is the color of a clear majority of its pixels, provided their mean is near that color;
- * its shape and size come from the rendered template that overlaps it best (intersection
- * over union), provided no other shape comes close; its cell from where that template sits.
+ * is the color of a clear majority of its pixels, provided their mean is near that color.
+ * Its shape is the one whose template, drawn by the renderer's own rule at a scale near the
+ * blob's, overlaps it best (intersection over union), provided no other shape comes close;
+ * its size is the world size at which that shape still overlaps it well; its cell is the
+ * one nearest to where the best template sits.
  */
 import type { RgbImage } from '../../functions/core/image.ts';
 import { BACKGROUND, HALF_EXTENT, IMAGE_SIZE, PALETTE, cellCenter, insideShape } from './render.ts';
@@ -57,11 +59,12 @@ const MIN_PIXELS = 12;
 /** Share of a blob's pixels its color must hold; below it the color is 'unknown'. */
 const COLOR_MAJORITY = 0.75;
 /**
- * Least overlap (IoU) with the best template for its size to be known. Above the overlap of
- * a circle with the square of its size (0.81) and far above a 12-pixel-wide square's overlap
- * with either size (at most 0.56).
+ * Least overlap (IoU) with a template for the shape, and with the template at a world size
+ * for the size, to be known. A small triangle (32 pixels) keeps it with 5 pixels added or
+ * lost at its edges; a circle missing a quarter (0.75) does not, and neither does a square
+ * 14 pixels wide (0.77 with the large square) or 12 wide (0.56) have a size.
  */
-const MIN_IOU = 0.85;
+const MIN_IOU = 0.8;
 /**
  * How far the best shape's overlap must exceed every other shape's for the shape to be
  * known: a blob half-way between a circle and a square is neither.
@@ -69,6 +72,8 @@ const MIN_IOU = 0.85;
 const SHAPE_MARGIN = 0.04;
 /** Template centers are tried up to this many pixels from the blob's box center. */
 const SEARCH_RADIUS = 3;
+/** Shapes are fitted in boxes up to this many pixels wider or narrower than the blob's box. */
+const SCALE_SLACK = 2;
 
 /** Rows and columns of the cell grid. */
 const GRID = 3;
@@ -85,25 +90,40 @@ const COLOR_DIRECTIONS = COLORS.map((c): readonly [number, number, number] => {
 
 interface Template {
   readonly shape: Shape;
-  readonly size: Size;
-  readonly half: number;
-  /** Pixel offsets (x, y) inside the shape's box, measured from the box's top left corner. */
-  readonly offsets: readonly (readonly [number, number])[];
+  /** Side of the template's box in pixels; a world object's box is 2 * HALF_EXTENT[size]. */
+  readonly side: number;
+  /** Pixels inside the shape, as offsets from the box's top left corner (flat arrays for the hot loop). */
+  readonly xs: Int32Array;
+  readonly ys: Int32Array;
 }
 
-/** Every shape at every size, with the same pixel rule as the renderer. */
-const TEMPLATES: readonly Template[] = SHAPES.flatMap((shape) =>
-  SIZES.map((size): Template => {
-    const half = HALF_EXTENT[size];
-    const offsets: [number, number][] = [];
-    for (let y = 0; y < 2 * half; y++) {
-      for (let x = 0; x < 2 * half; x++) {
-        if (insideShape(shape, x + 0.5 - half, y + 0.5 - half, half)) offsets.push([x, y]);
-      }
+/** A shape drawn in a box of `side` pixels, with the same pixel rule as the renderer. */
+function template(shape: Shape, side: number): Template {
+  const half = side / 2;
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      if (!insideShape(shape, x + 0.5 - half, y + 0.5 - half, half)) continue;
+      xs.push(x);
+      ys.push(y);
     }
-    return { shape, size, half, offsets };
-  }),
-);
+  }
+  return { shape, side, xs: Int32Array.from(xs), ys: Int32Array.from(ys) };
+}
+
+/** Every shape in every box that fits the image, indexed [shape][side]. */
+const TEMPLATES: Readonly<Record<Shape, readonly Template[]>> = {
+  circle: range(0, SIDE).map((side) => template('circle', side)),
+  square: range(0, SIDE).map((side) => template('square', side)),
+  triangle: range(0, SIDE).map((side) => template('triangle', side)),
+};
+
+function templateOf(shape: Shape, side: number): Template {
+  const t = TEMPLATES[shape][side];
+  if (t === undefined) throw new RangeError(`no template of side ${side}`);
+  return t;
+}
 
 /**
  * Reads the objects of a 64x64 world image.
@@ -132,12 +152,14 @@ export function detect(image: RgbImage): Detection {
 /**
  * The scene a detection shows, or null when some object has an attribute that is
  * 'unknown': such an object is not a world object, so the image matches no scene or spec.
- * Two objects may share a cell, as a generated image may draw them.
+ * Two objects in one cell also give null: the world holds one object per cell, so such an
+ * image is no scene of it, even for a prompt that leaves positions open.
  */
 export function detectedScene(detection: Detection): Scene | null {
   const objects: SceneObject[] = [];
   for (const { shape, color, size, cell } of detection.objects) {
     if (shape === 'unknown' || color === 'unknown' || size === 'unknown') return null;
+    if (objects.some((o) => o.cell === cell)) return null;
     objects.push({ shape, color, size, cell });
   }
   return { objects };
@@ -179,12 +201,25 @@ function nearestLine(r: number, g: number, b: number): LinePoint {
   return best;
 }
 
+/**
+ * Pixels closer to white than this are background without a search: a pixel's position
+ * along any line is at most its distance from white over the line's length.
+ */
+const SURE_BACKGROUND = FOREGROUND_ALPHA * Math.min(...COLOR_DIRECTIONS.map((v) => Math.hypot(...v)));
+
 /** Per pixel: BACKGROUND_LABEL, or the index in COLORS of its nearest line. */
 function labelPixels(image: RgbImage): Int8Array {
   const labels = new Int8Array(image.width * image.height);
   const d = image.data;
   for (let i = 0; i < labels.length; i++) {
-    const { color, alpha } = nearestLine(d[i * 3] as number, d[i * 3 + 1] as number, d[i * 3 + 2] as number);
+    const r = d[i * 3] as number;
+    const g = d[i * 3 + 1] as number;
+    const b = d[i * 3 + 2] as number;
+    if (Math.hypot(r - WHITE_R, g - WHITE_G, b - WHITE_B) < SURE_BACKGROUND) {
+      labels[i] = BACKGROUND_LABEL;
+      continue;
+    }
+    const { color, alpha } = nearestLine(r, g, b);
     labels[i] = alpha < FOREGROUND_ALPHA ? BACKGROUND_LABEL : color;
   }
   return labels;
@@ -217,7 +252,13 @@ interface Fit {
   readonly y: number;
 }
 
-function readBlob(image: RgbImage, blob: readonly number[], id: number, labels: Int8Array, blobIds: Int32Array): DetectedObject {
+function readBlob(
+  image: RgbImage,
+  blob: readonly number[],
+  id: number,
+  labels: Int8Array,
+  blobIds: Int32Array,
+): DetectedObject {
   const counts = new Array<number>(COLORS.length).fill(0);
   const sums = COLORS.map(() => [0, 0, 0]);
   let x0 = SIDE;
@@ -239,37 +280,55 @@ function readBlob(image: RgbImage, blob: readonly number[], id: number, labels: 
   const top = counts.indexOf(Math.max(...counts));
   const [r, g, b] = (sums[top] as number[]).map((v) => v / (counts[top] as number)) as [number, number, number];
   const mean = nearestLine(r, g, b);
-  const clear = (counts[top] as number) >= COLOR_MAJORITY * blob.length && mean.color === top && mean.distance <= MAX_COLOR_DISTANCE;
-  const color = clear ? (COLORS[top] as Color) : 'unknown';
+  const clear = (counts[top] as number) >= COLOR_MAJORITY * blob.length && mean.color === top;
+  const color = clear && mean.distance <= MAX_COLOR_DISTANCE ? (COLORS[top] as Color) : 'unknown';
 
-  const centerX = Math.round((x0 + x1 + 1) / 2);
-  const centerY = Math.round((y0 + y1 + 1) / 2);
-  const fits = TEMPLATES.map((t) => bestPlacement(t, blob.length, blobIds, id, centerX, centerY));
-  const best = fits.reduce((a, b) => (b.iou > a.iou ? b : a));
-  const rival = Math.max(...fits.filter((f) => f.template.shape !== best.template.shape).map((f) => f.iou));
-  const sized = best.iou >= MIN_IOU;
+  // The shape is judged at any scale near the blob's, so that a square a little too small
+  // reads as a square of unknown size rather than as the circle it happens to overlap more.
+  const boxX = (x0 + x1 + 1) / 2;
+  const boxY = (y0 + y1 + 1) / 2;
+  const side = Math.max(x1 - x0, y1 - y0) + 1;
+  const fit = (t: Template): Fit => bestPlacement(t, blob.length, blobIds, id, boxX, boxY);
+  const scales = range(Math.max(1, side - SCALE_SLACK), Math.min(SIDE, side + SCALE_SLACK));
+  const fits = SHAPES.map((shape) => scales.map((n) => fit(templateOf(shape, n))).reduce(better));
+  const best = fits.reduce(better);
+  const rival = Math.max(...fits.filter((f) => f !== best).map((f) => f.iou));
+  const shaped = best.iou >= MIN_IOU;
+  const [size, sizeFit] = SIZES.map((s) => [s, fit(templateOf(best.template.shape, 2 * HALF_EXTENT[s]))] as const)
+    .reduce((a, b) => (b[1].iou > a[1].iou ? b : a));
   return {
-    shape: sized && best.iou - rival >= SHAPE_MARGIN ? best.template.shape : 'unknown',
+    shape: shaped && best.iou - rival >= SHAPE_MARGIN ? best.template.shape : 'unknown',
     color,
-    size: sized ? best.template.size : 'unknown',
-    cell: nearestCell(sized ? best.x : (x0 + x1 + 1) / 2, sized ? best.y : (y0 + y1 + 1) / 2),
+    size: sizeFit.iou >= MIN_IOU ? size : 'unknown',
+    cell: shaped ? nearestCell(best.x, best.y) : nearestCell(boxX, boxY),
     pixels: blob.length,
   };
 }
 
-/** The template position near (centerX, centerY) that overlaps blob `id` most. */
-function bestPlacement(t: Template, blobSize: number, blobIds: Int32Array, id: number, centerX: number, centerY: number): Fit {
-  let best: Fit = { template: t, iou: 0, x: centerX, y: centerY };
-  for (let cy = centerY - SEARCH_RADIUS; cy <= centerY + SEARCH_RADIUS; cy++) {
-    for (let cx = centerX - SEARCH_RADIUS; cx <= centerX + SEARCH_RADIUS; cx++) {
+function better(a: Fit, b: Fit): Fit {
+  return b.iou > a.iou ? b : a;
+}
+
+/** The integers from..to, inclusive. */
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/** The placement of `t` with its center near (x, y) that overlaps blob `id` most. */
+function bestPlacement(t: Template, blobSize: number, blobIds: Int32Array, id: number, x: number, y: number): Fit {
+  const left = Math.round(x - t.side / 2);
+  const top = Math.round(y - t.side / 2);
+  let best: Fit = { template: t, iou: 0, x, y };
+  for (let ty = top - SEARCH_RADIUS; ty <= top + SEARCH_RADIUS; ty++) {
+    for (let tx = left - SEARCH_RADIUS; tx <= left + SEARCH_RADIUS; tx++) {
       let overlap = 0;
-      for (const [dx, dy] of t.offsets) {
-        const x = cx - t.half + dx;
-        const y = cy - t.half + dy;
-        if (x >= 0 && x < SIDE && y >= 0 && y < SIDE && blobIds[y * SIDE + x] === id) overlap++;
+      for (let k = 0; k < t.xs.length; k++) {
+        const px = tx + (t.xs[k] as number);
+        const py = ty + (t.ys[k] as number);
+        if (px >= 0 && px < SIDE && py >= 0 && py < SIDE && blobIds[py * SIDE + px] === id) overlap++;
       }
-      const iou = overlap / (t.offsets.length + blobSize - overlap);
-      if (iou > best.iou) best = { template: t, iou, x: cx, y: cy };
+      const iou = overlap / (t.xs.length + blobSize - overlap);
+      if (iou > best.iou) best = { template: t, iou, x: tx + t.side / 2, y: ty + t.side / 2 };
     }
   }
   return best;
