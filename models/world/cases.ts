@@ -42,7 +42,7 @@ export const caseSchema = z.discriminatedUnion('task', [
 export type EvalCase = z.infer<typeof caseSchema>;
 
 /** A case made concrete: the scenes involved and what a correct result must satisfy. */
-export type ResolvedCase =
+export type ResolvedCase = { readonly seed: number } & (
   | { readonly task: 't2i'; readonly case: EvalCase; readonly category: string; readonly expected: SceneSpec; readonly reference: Scene }
   | {
       readonly task: 'edit'; readonly case: EvalCase; readonly category: string; readonly source: Scene;
@@ -51,7 +51,8 @@ export type ResolvedCase =
   | {
       readonly task: 'answer'; readonly case: EvalCase; readonly category: string; readonly source: Scene;
       readonly question: Question; readonly expected: string;
-    };
+    }
+);
 
 /** The category a text-to-image prompt belongs to, from what it states. */
 export function t2iCategory(prompt: string, spec: SceneSpec = parseCaption(prompt)): T2iCategory {
@@ -72,18 +73,18 @@ export function resolveCase(c: EvalCase, seed: number): ResolvedCase {
   switch (c.task) {
     case 't2i': {
       const expected = parseCaption(c.prompt);
-      return { task: 't2i', case: c, category: t2iCategory(c.prompt, expected), expected, reference: fillSpec(expected, rng) };
+      return { seed, task: 't2i', case: c, category: t2iCategory(c.prompt, expected), expected, reference: fillSpec(expected, rng) };
     }
     case 'edit': {
       const source = fillSpec(parseCaption(c.source), rng);
       const edit = parseInstruction(c.instruction);
       const expected = applyEdit(source, edit);
-      return { task: 'edit', case: c, category: edit.kind, source, edit, expected, reference: fillSpec(expected, rng) };
+      return { seed, task: 'edit', case: c, category: edit.kind, source, edit, expected, reference: fillSpec(expected, rng) };
     }
     case 'answer': {
       const source = fillSpec(parseCaption(c.source), rng);
       const question = parseQuestion(c.question);
-      return { task: 'answer', case: c, category: question.kind, source, question, expected: answerQuestion(source, question) };
+      return { seed, task: 'answer', case: c, category: question.kind, source, question, expected: answerQuestion(source, question) };
     }
   }
 }

@@ -4,6 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { loadPackageDir } from '../../functions/storage/package-files.ts';
+import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
+import { codesToIds } from '../../functions/tokenizers/prompt-layout.ts';
+import { tokenizeCase, type TokenizedCase } from '../train/model-io.ts';
+import { resolveCase } from './cases.ts';
+import { render } from './render.ts';
 
 const run = promisify(execFile);
 const TSX = join('node_modules', '.bin', 'tsx');
@@ -43,9 +50,40 @@ describe('npm run eval', () => {
     expect(r.stdout).not.toMatch(/^t2i/m);
   });
 
+  it('exports tokenized cases and scores the ids a sampler writes back for them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eval-io-'));
+    const casesFile = join(dir, 'cases.jsonl');
+    const exported = await evalCli('--export', casesFile, '--n', '12', '--seed', '4');
+    expect(exported.code).toBe(0);
+    const tok = createTokenizers(await loadPackageDir('models/shapes-tiny'));
+    const lines = readFileSync(casesFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TokenizedCase);
+    expect(lines).toHaveLength(36);
+    // A perfect sampler: the reference render for images, the world's answer for questions;
+    // then spoil the first case of each task.
+    const outputs = lines.map((line) => {
+      const c = resolveCase(line.case, line.seed);
+      expect(tokenizeCase(tok, c, line.index)).toEqual(line);
+      let output: number[];
+      if (c.task === 'answer') output = [...tok.text.encode(c.expected), tok.manifest.vocab.special.end];
+      else output = codesToIds(tok.manifest.vocab, tok.image.encode(render(c.reference)));
+      const spoiled = line.index % 12 === 0;
+      if (spoiled) output = c.task === 'answer' ? tok.text.encode('zero') : output.map(() => tok.manifest.vocab.image.start);
+      return JSON.stringify({ index: line.index, seed: line.seed, case: line.case, output });
+    });
+    const outFile = join(dir, 'outputs.jsonl');
+    writeFileSync(outFile, outputs.join('\n'));
+    const scored = await evalCli('--score', outFile, '--json', join(dir, 's.json'));
+    expect(scored.code).toBe(0);
+    const json = JSON.parse(readFileSync(join(dir, 's.json'), 'utf8')) as { results: { task: string; category: string; n: number; score: number }[] };
+    for (const task of ['t2i', 'edit', 'answer']) {
+      const rows = json.results.filter((r) => r.task === task && r.category !== 'overall');
+      expect(rows.reduce((a, r) => a + r.n * r.score, 0)).toBe(11);
+    }
+  });
+
   it('refuses to run without a mode', async () => {
     const r = await evalCli('--n', '5');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--oracle or --oracle-vq');
+    expect(r.stderr).toContain('choose one mode');
   });
 });

@@ -1,12 +1,17 @@
 /**
  * `npm run eval`: quality on the shapes world.
  *
- *   npm run eval -- --oracle | --oracle-vq [--task t2i|edit|answer] [--n N] [--seed S]
- *                   [--prompts FILE] [--json OUT] [--model DIR]
+ *   npm run eval -- MODE [--task t2i|edit|answer] [--n N] [--seed S] [--prompts FILE]
+ *                   [--json OUT] [--model DIR]
  *
- * --oracle scores ground-truth renders; --oracle-vq scores them after the image tokenizer's
- * encode/decode. Cases are generated evenly over each task's categories from the seed, or
- * read from a JSONL file (one case a line, see DESIGN.md section 4).
+ * Modes:
+ *   --oracle          score ground-truth renders
+ *   --oracle-vq       score them after the image tokenizer's encode/decode
+ *   --export FILE     write the cases with their prompt ids as JSONL for an outside sampler
+ *                     (models/train/model-io.ts gives the line format)
+ *   --score FILE      score the output ids an outside sampler wrote for exported cases
+ * Cases are generated evenly over each task's categories from the seed, or read from a
+ * JSONL file (one case a line, see DESIGN.md section 4).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -15,12 +20,15 @@ import { loadPackageDir } from '../../functions/storage/package-files.ts';
 import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { CaseFileError, generateCases, parseCasesJsonl, TASKS, type ResolvedCase } from './cases.ts';
 import { oracleProducer, runEval } from './eval.ts';
-import { formatTable } from './scorer.ts';
+import { formatTable, Tally } from './scorer.ts';
+import { judgeOutput, outputLineSchema, tokenizeCase } from '../train/model-io.ts';
 
 const argsSchema = z
   .object({
     oracle: z.boolean().default(false),
     'oracle-vq': z.boolean().default(false),
+    export: z.string().min(1).optional(),
+    score: z.string().min(1).optional(),
     task: z.enum(TASKS).optional(),
     n: z.coerce.number().int().positive().default(300),
     seed: z.coerce.number().int().nonnegative().default(0),
@@ -28,8 +36,8 @@ const argsSchema = z
     json: z.string().min(1).optional(),
     model: z.string().min(1).default('models/shapes-tiny'),
   })
-  .refine((a) => a.oracle !== a['oracle-vq'], {
-    message: 'choose one mode: --oracle or --oracle-vq (model-backed modes come with the engine)',
+  .refine((a) => [a.oracle, a['oracle-vq'], a.export !== undefined, a.score !== undefined].filter(Boolean).length === 1, {
+    message: 'choose one mode: --oracle, --oracle-vq, --export FILE or --score FILE',
   });
 
 function fail(message: string, code = 2): never {
@@ -42,7 +50,7 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
-        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, task: { type: 'string' }, n: { type: 'string' },
+        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
         seed: { type: 'string' }, prompts: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
       },
     }));
@@ -52,6 +60,11 @@ async function main(): Promise<void> {
   const parsed = argsSchema.safeParse(values);
   if (!parsed.success) fail(z.prettifyError(parsed.error).replace(/\n/g, '; '));
   const args = parsed.data;
+
+  if (args.score) {
+    await scoreOutputs(args.score, args.model, args.json);
+    return;
+  }
 
   let cases: ResolvedCase[];
   if (args.prompts) {
@@ -67,6 +80,14 @@ async function main(): Promise<void> {
     cases = (args.task ? [args.task] : TASKS).flatMap((t) => generateCases(t, args.n, args.seed));
   }
 
+  if (args.export) {
+    const tok = createTokenizers(await loadPackageDir(args.model));
+    const lines = cases.map((c, i) => JSON.stringify(tokenizeCase(tok, c, i)));
+    await writeFile(args.export, `${lines.join('\n')}\n`);
+    console.log(`wrote ${cases.length} cases to ${args.export}`);
+    return;
+  }
+
   const mode = args.oracle ? 'oracle' : 'oracle-vq';
   const vq = mode === 'oracle-vq' ? createTokenizers(await loadPackageDir(args.model)).image : undefined;
   const tally = await runEval(cases, oracleProducer(vq));
@@ -76,6 +97,31 @@ async function main(): Promise<void> {
   if (args.json) {
     await writeFile(args.json, `${JSON.stringify({ mode, seed: args.seed, cases: cases.length, results: rows }, null, 2)}\n`);
   }
+}
+
+/** Scores a JSONL file of sampler outputs (models/train/model-io.ts). */
+async function scoreOutputs(file: string, model: string, json: string | undefined): Promise<void> {
+  const tok = createTokenizers(await loadPackageDir(model));
+  const text = await readFile(file, 'utf8').catch((e: Error) => fail(`cannot read ${file}: ${e.message}`));
+  const tally = new Tally();
+  let count = 0;
+  for (const [i, raw] of text.split('\n').entries()) {
+    if (raw.trim() === '') continue;
+    let parsed: ReturnType<typeof outputLineSchema.safeParse>;
+    try {
+      parsed = outputLineSchema.safeParse(JSON.parse(raw));
+    } catch (e) {
+      fail(`${file}: line ${i + 1}: not valid JSON (${(e as Error).message})`);
+    }
+    if (!parsed.success) fail(`${file}: line ${i + 1}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+    const { resolved, correct } = judgeOutput(tok, parsed.data);
+    tally.add(resolved.task, resolved.category, correct);
+    count++;
+  }
+  const rows = tally.rows();
+  console.log(`mode score, ${count} outputs from ${file}`);
+  console.log(formatTable(rows));
+  if (json) await writeFile(json, `${JSON.stringify({ mode: 'score', file, cases: count, results: rows }, null, 2)}\n`);
 }
 
 await main();
