@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, loadS3Settings } from './config.ts';
 
 describe('configuration from the environment', () => {
-  it('defaults to loopback port 8787 and the shipped model', () => {
-    expect(loadConfig({})).toEqual({ port: 8787, host: '127.0.0.1', apiKeys: [], modelDir: 'models/shapes-tiny' });
+  it('defaults to loopback port 8787, the shipped model on the CPU, and local outputs', () => {
+    expect(loadConfig({})).toEqual({
+      port: 8787,
+      host: '127.0.0.1',
+      apiKeys: [],
+      modelUri: { scheme: 'file', path: 'models/shapes-tiny' },
+      modelCacheDir: '.cache/models',
+      outputUri: { scheme: 'file', path: '.cache/outputs' },
+      executionProvider: 'cpu',
+      s3: { region: 'us-east-1' },
+    });
   });
 
   it('refuses to bind beyond loopback without API keys', () => {
@@ -14,5 +23,25 @@ describe('configuration from the environment', () => {
 
   it('names a bad variable', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
+    expect(() => loadConfig({ ORT_EXECUTION_PROVIDER: 'tpu' })).toThrow(/ORT_EXECUTION_PROVIDER/);
+    expect(() => loadConfig({ MODEL_URI: 'http://x/y' })).toThrow(/not a file:\/\/ or s3:\/\/ URI.*at MODEL_URI/);
+    expect(() => loadConfig({ S3_ENDPOINT: 'not a url' })).toThrow(/S3_ENDPOINT/);
+  });
+
+  it('takes the model from MODEL_URI or MODEL_DIR, not both', () => {
+    expect(loadConfig({ MODEL_URI: 's3://my-models/models/shapes-tiny/latest' }).modelUri).toEqual({
+      scheme: 's3',
+      bucket: 'my-models',
+      key: 'models/shapes-tiny/latest',
+    });
+    expect(loadConfig({ MODEL_DIR: '/srv/model' }).modelUri).toEqual({ scheme: 'file', path: '/srv/model' });
+    expect(() => loadConfig({ MODEL_URI: 'file://a', MODEL_DIR: 'b' })).toThrow(/set MODEL_URI or MODEL_DIR, not both/);
+  });
+
+  it('reads the execution provider and the S3 settings', () => {
+    const config = loadConfig({ ORT_EXECUTION_PROVIDER: 'cuda', AWS_REGION: 'eu-west-1', S3_ENDPOINT: 'http://127.0.0.1:4569' });
+    expect(config.executionProvider).toBe('cuda');
+    expect(config.s3).toEqual({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4569' });
+    expect(loadS3Settings({ AWS_REGION: 'ap-south-1' })).toEqual({ region: 'ap-south-1' });
   });
 });

@@ -19,6 +19,55 @@ const range = z
   .object({ start: tokenId, count: z.number().int().positive() })
   .strict();
 
+const positiveInt = z.number().int().positive();
+
+/**
+ * The unified position-id layout: every position id has one meaning for all tasks. Each
+ * segment is `[start, start + count)`; a t2i prompt is the task token then its words from
+ * `text.start`; edit/answer prompts are task, source grid (row-major), sep, words.
+ */
+const positionsSchema = z
+  .object({
+    grid: positiveInt,
+    size: positiveInt,
+    segments: z
+      .object({ task: range, source: range, sep: range, text: range, image: range, answer: range, registers: range })
+      .strict(),
+  })
+  .strict();
+
+/** The denoiser graph (DESIGN.md section 3): its file, architecture and input conventions. */
+const modelSchema = z
+  .object({
+    file: packagePath,
+    dModel: positiveInt,
+    layers: positiveInt,
+    heads: positiveInt,
+    headDim: positiveInt,
+    /** R: register tokens fed at every sparse step, at `positions.segments.registers`. */
+    registers: z.number().int().nonnegative(),
+    /** The additive `attn_bias` value meaning "may not attend" (training used this value). */
+    maskValue: z.number().negative(),
+    positions: positionsSchema,
+  })
+  .strict();
+
+/**
+ * Per-task sampling defaults. Image schedule (LaViDa-O): s(t) = shift*t / (1 + (shift-1)*t),
+ * differenced, at least one token per step. `guidance` is the classifier-free guidance
+ * scale (1 = off). `block`: semi-autoregressive text block length (text answers).
+ */
+const samplingSchema = z
+  .object({
+    steps: positiveInt,
+    shift: z.number().positive(),
+    temperature: z.number().nonnegative(),
+    guidance: z.number().nonnegative(),
+    block: positiveInt.optional(),
+  })
+  .strict();
+export type SamplingDefaults = z.infer<typeof samplingSchema>;
+
 export const manifestSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, ".", "_" or "-"'),
@@ -46,6 +95,9 @@ export const manifestSchema = z
       .strict(),
     /** Maximum prompt and answer lengths, in tokens, per task. */
     limits: z.record(z.enum(TASK_NAMES), z.object({ prompt: z.number().int().positive(), answer: z.number().int().positive() }).strict()),
+    /** Present once a denoiser has been exported into the package. */
+    model: modelSchema.optional(),
+    sampling: z.record(z.enum(TASK_NAMES), samplingSchema).optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -54,6 +106,14 @@ export const manifestSchema = z
     }
     for (const [key, path] of [['vocab', m.vocab.file], ['image', m.image.codebook]] as const) {
       if (!(path in m.files)) ctx.addIssue({ code: 'custom', path: [key], message: `${path} is not listed in files` });
+    }
+    if (m.model) {
+      if (!(m.model.file in m.files)) ctx.addIssue({ code: 'custom', path: ['model', 'file'], message: `${m.model.file} is not listed in files` });
+      const seg = m.model.positions.segments;
+      const end = Math.max(...Object.values(seg).map((r) => r.start + r.count));
+      if (end > m.model.positions.size) ctx.addIssue({ code: 'custom', path: ['model', 'positions'], message: 'a position segment ends past positions.size' });
+      if (seg.registers.count !== m.model.registers) ctx.addIssue({ code: 'custom', path: ['model', 'registers'], message: 'registers must equal positions.segments.registers.count' });
+      if (m.model.positions.grid !== m.image.grid) ctx.addIssue({ code: 'custom', path: ['model', 'positions', 'grid'], message: 'positions.grid must equal image.grid' });
     }
     const { text, image, size } = m.vocab;
     if (text.start + text.count > image.start && image.start + image.count > text.start) {
@@ -68,6 +128,8 @@ export const manifestSchema = z
   });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+export type ModelSpec = NonNullable<Manifest['model']>;
+export type PositionLayout = ModelSpec['positions'];
 export type SpecialTokens = Manifest['vocab']['special'];
 
 /** `vocab.json`: the token strings of ids 0..text.start+text.count-1 (specials, then words). */

@@ -39,17 +39,25 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   return parsed.data;
 }
 
+/**
+ * Throws unless a file of `size` bytes with digest `sha256` is the file the manifest lists
+ * under `name`. `where` says where the bytes came from (e.g. an S3 URI) in the message.
+ */
+export function checkFileDigest(manifest: Manifest, name: string, size: number, sha256: string, where?: string): void {
+  const entry = manifest.files[name];
+  const from = where === undefined ? '' : ` (${where})`;
+  if (!entry) throw new PackageError(`${name} is not listed in the manifest`, name);
+  if (size !== entry.size) {
+    throw new PackageError(`${name}${from} has ${size} bytes, the manifest says ${entry.size}`, name);
+  }
+  if (sha256 !== entry.sha256) {
+    throw new PackageError(`${name}${from} fails its sha256 check (expected ${entry.sha256}, got ${sha256})`, name);
+  }
+}
+
 /** Throws unless `bytes` are the file the manifest lists under `name`. */
 export function verifyFile(manifest: Manifest, name: string, bytes: Uint8Array): void {
-  const entry = manifest.files[name];
-  if (!entry) throw new PackageError(`${name} is not listed in the manifest`, name);
-  if (bytes.length !== entry.size) {
-    throw new PackageError(`${name} has ${bytes.length} bytes, the manifest says ${entry.size}`, name);
-  }
-  const actual = sha256Hex(bytes);
-  if (actual !== entry.sha256) {
-    throw new PackageError(`${name} fails its sha256 check (expected ${entry.sha256}, got ${actual})`, name);
-  }
+  checkFileDigest(manifest, name, bytes.length, sha256Hex(bytes));
 }
 
 /** A verified, in-memory view of a package folder. */

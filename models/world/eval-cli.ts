@@ -10,10 +10,13 @@
  *   --export FILE     write the cases with their prompt ids as JSONL for an outside sampler
  *                     (models/train/model-io.ts gives the line format)
  *   --score FILE      score the output ids an outside sampler wrote for exported cases
+ *                     (--png-dir DIR also writes each output image there)
  * Cases are generated evenly over each task's categories from the seed, or read from a
  * JSONL file (one case a line, see DESIGN.md section 4).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodePng } from '../../functions/tokenizers/png.ts';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadPackageDir } from '../../functions/storage/package-files.ts';
@@ -21,7 +24,7 @@ import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts
 import { CaseFileError, generateCases, parseCasesJsonl, TASKS, type ResolvedCase } from './cases.ts';
 import { oracleProducer, runEval } from './eval.ts';
 import { formatTable, Tally } from './scorer.ts';
-import { judgeOutput, outputLineSchema, tokenizeCase } from '../train/model-io.ts';
+import { decodeOutput, judgeOutput, outputLineSchema, tokenizeCase } from '../train/model-io.ts';
 
 const argsSchema = z
   .object({
@@ -29,6 +32,7 @@ const argsSchema = z
     'oracle-vq': z.boolean().default(false),
     export: z.string().min(1).optional(),
     score: z.string().min(1).optional(),
+    'png-dir': z.string().min(1).optional(),
     task: z.enum(TASKS).optional(),
     n: z.coerce.number().int().positive().default(300),
     seed: z.coerce.number().int().nonnegative().default(0),
@@ -50,7 +54,7 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
-        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
+        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, 'png-dir': { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
         seed: { type: 'string' }, prompts: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
       },
     }));
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
   const args = parsed.data;
 
   if (args.score) {
-    await scoreOutputs(args.score, args.model, args.json);
+    await scoreOutputs(args.score, args.model, args.json, args['png-dir']);
     return;
   }
 
@@ -100,8 +104,9 @@ async function main(): Promise<void> {
 }
 
 /** Scores a JSONL file of sampler outputs (models/train/model-io.ts). */
-async function scoreOutputs(file: string, model: string, json: string | undefined): Promise<void> {
+async function scoreOutputs(file: string, model: string, json: string | undefined, pngDir: string | undefined): Promise<void> {
   const tok = createTokenizers(await loadPackageDir(model));
+  if (pngDir) await mkdir(pngDir, { recursive: true });
   const text = await readFile(file, 'utf8').catch((e: Error) => fail(`cannot read ${file}: ${e.message}`));
   const tally = new Tally();
   let count = 0;
@@ -116,6 +121,13 @@ async function scoreOutputs(file: string, model: string, json: string | undefine
     if (!parsed.success) fail(`${file}: line ${i + 1}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
     const { resolved, correct } = judgeOutput(tok, parsed.data);
     tally.add(resolved.task, resolved.category, correct);
+    if (pngDir && resolved.task !== 'answer') {
+      const image = decodeOutput(tok, resolved.task, parsed.data.output);
+      if (typeof image !== 'string') {
+        const name = `${String(parsed.data.index).padStart(4, '0')}-${resolved.task}-${resolved.category}-${correct ? 'ok' : 'wrong'}.png`;
+        await writeFile(join(pngDir, name), encodePng(image));
+      }
+    }
     count++;
   }
   const rows = tally.rows();

@@ -1,0 +1,74 @@
+import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { recordRequests, removeTempDirs, tempDir } from '../../test/support/packages.ts';
+import { S3RVER_CREDENTIALS, startS3, type TestS3 } from '../../test/support/s3.ts';
+import { ArtifactKeyError, artifactKey, openArtifactStore } from './artifact-store.ts';
+import { createS3Client } from './s3-client.ts';
+
+let s3: TestS3;
+beforeAll(async () => {
+  s3 = await startS3();
+  await s3.client.send(new CreateBucketCommand({ Bucket: 'outputs-bucket' }));
+});
+afterAll(() => s3.close());
+afterEach(removeTempDirs);
+
+const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+
+describe('artifact keys', () => {
+  it('joins safe segments and refuses ones that could escape the store', () => {
+    expect(artifactKey('batch_1', '0.png')).toBe('batch_1/0.png');
+    expect(() => artifactKey('..', 'x.png')).toThrow(ArtifactKeyError);
+    expect(() => artifactKey('a/b')).toThrow(/"a\/b"/);
+    expect(() => artifactKey()).toThrow(ArtifactKeyError);
+  });
+});
+
+describe('the artifact store in a local folder', () => {
+  it('writes a result once and leaves an identical re-write alone', async () => {
+    const dir = tempDir('outputs-');
+    const store = openArtifactStore({ scheme: 'file', path: dir }, s3.client);
+    const key = artifactKey('batch_1', '0.png');
+    expect(await store.put(key, png, 'image/png')).toEqual({ uri: `file://${join(dir, key)}`, written: true });
+    expect(await store.put(key, png, 'image/png')).toEqual({ uri: `file://${join(dir, key)}`, written: false });
+    expect(new Uint8Array(readFileSync(join(dir, key)))).toEqual(png);
+    expect(readdirSync(join(dir, 'batch_1'))).toEqual(['0.png']);
+  });
+
+  it('replaces different bytes under the same key and reads back what is stored', async () => {
+    const store = openArtifactStore({ scheme: 'file', path: tempDir('outputs-') }, s3.client);
+    await store.put('b/1.png', png, 'image/png');
+    expect((await store.put('b/1.png', new Uint8Array([9]), 'image/png')).written).toBe(true);
+    expect(await store.get('b/1.png')).toEqual(new Uint8Array([9]));
+    expect(await store.get('b/2.png')).toBeUndefined();
+  });
+
+  it('refuses a key that leaves its folder', async () => {
+    const store = openArtifactStore({ scheme: 'file', path: tempDir('outputs-') }, s3.client);
+    await expect(store.put('../escape.png', png, 'image/png')).rejects.toThrow(ArtifactKeyError);
+  });
+});
+
+describe('the artifact store on S3', () => {
+  it('writes a result once, with its sha256, and does not upload identical bytes again', async () => {
+    const client = createS3Client({ region: 'us-east-1', endpoint: s3.endpoint }, S3RVER_CREDENTIALS);
+    const requests = recordRequests(client);
+    const store = openArtifactStore({ scheme: 's3', bucket: 'outputs-bucket', key: 'outputs' }, client);
+    const first = await store.put('batch_2/0.png', png, 'image/png');
+    const again = await store.put('batch_2/0.png', png, 'image/png');
+    expect(first).toEqual({ uri: 's3://outputs-bucket/outputs/batch_2/0.png', written: true });
+    expect(again.written).toBe(false);
+    expect(requests.filter((r) => r.command === 'PutObjectCommand')).toHaveLength(1);
+    expect(await store.get('batch_2/0.png')).toEqual(png);
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'outputs-bucket', Key: 'outputs/batch_2/0.png' }));
+    expect(head.ContentType).toBe('image/png');
+    expect(head.Metadata?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('answers undefined for a key with nothing stored', async () => {
+    const store = openArtifactStore({ scheme: 's3', bucket: 'outputs-bucket', key: 'outputs/' }, s3.client);
+    expect(await store.get('batch_3/0.png')).toBeUndefined();
+  });
+});
