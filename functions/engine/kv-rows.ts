@@ -1,0 +1,92 @@
+/**
+ * Row and token arithmetic on the flat, row-major tensors of the denoiser contract: keys and
+ * values are [rows, heads, tokens, headDim], the bias [rows, N, C + N] (columns: the cache,
+ * then the current tokens), logits [rows, N, vocab]. Pure functions, no onnxruntime.
+ */
+
+export interface HeadDims {
+  readonly heads: number;
+  readonly headDim: number;
+}
+
+/** A [batch, heads, length, headDim] block of keys or values. */
+export interface KvBlock {
+  readonly data: Float32Array;
+  readonly batch: number;
+  readonly length: number;
+}
+
+/**
+ * `past` [batch, H, C, Dh] followed, along the token axis, by the first `append` tokens of
+ * rows [rowStart, rowStart + batch) of `fresh` [*, H, freshLength, Dh]: a new
+ * [batch, H, C + append, Dh] (the cache after a step; DESIGN.md section 3).
+ *
+ * @example
+ * appendTokens({ data: past, batch: 1, length: 290 }, { data: newKey, batch: 2, length: 40 }, 1, 12, dims);
+ */
+export function appendTokens(past: KvBlock, fresh: KvBlock, rowStart: number, append: number, dims: HeadDims): Float32Array {
+  const { heads, headDim } = dims;
+  const c = past.length;
+  const out = new Float32Array(past.batch * heads * (c + append) * headDim);
+  for (let b = 0; b < past.batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      const at = (b * heads + h) * (c + append) * headDim;
+      const from = (b * heads + h) * c * headDim;
+      out.set(past.data.subarray(from, from + c * headDim), at);
+      const fromFresh = ((rowStart + b) * heads + h) * fresh.length * headDim;
+      out.set(fresh.data.subarray(fromFresh, fromFresh + append * headDim), at + c * headDim);
+    }
+  }
+  return out;
+}
+
+/**
+ * The blocks stacked along the row axis and padded with zeros along the token axis to
+ * `length` tokens: [sum of batches, H, length, Dh]. The padding must be masked in the bias
+ * (see `widenBias`).
+ */
+export function stackBlocks(blocks: readonly KvBlock[], length: number, dims: HeadDims): Float32Array {
+  const { heads, headDim } = dims;
+  const rows = blocks.reduce((s, b) => s + b.batch, 0);
+  const out = new Float32Array(rows * heads * length * headDim);
+  let row = 0;
+  for (const block of blocks) {
+    for (let b = 0; b < block.batch; b++, row++) {
+      for (let h = 0; h < heads; h++) {
+        const from = (b * heads + h) * block.length * headDim;
+        out.set(block.data.subarray(from, from + block.length * headDim), (row * heads + h) * length * headDim);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes the bias [batch, n, c + n] of one forward into rows [rowStart, rowStart + batch) of
+ * `into` [*, n, cTo + n], where the cache columns have been padded from c to cTo: the
+ * padding columns get `maskValue`, so padded keys are never attended.
+ */
+export function widenBias(bias: Float32Array, batch: number, n: number, c: number, into: Float32Array, rowStart: number, cTo: number, maskValue: number): void {
+  const w = c + n;
+  const wTo = cTo + n;
+  for (let q = 0; q < batch * n; q++) {
+    const src = q * w;
+    const dst = (rowStart * n + q) * wTo;
+    into.set(bias.subarray(src, src + c), dst);
+    into.fill(maskValue, dst + c, dst + cTo);
+    into.set(bias.subarray(src + c, src + w), dst + cTo);
+  }
+}
+
+/**
+ * Tokens [start, start + count) of rows [rowStart, rowStart + batch) of `logits` [*, n, vocab]:
+ * a new [batch * count * vocab].
+ */
+export function readLogits(logits: Float32Array, n: number, vocab: number, rowStart: number, batch: number, start: number, count: number): Float32Array {
+  const out = new Float32Array(batch * count * vocab);
+  for (let b = 0; b < batch; b++) {
+    const from = ((rowStart + b) * n + start) * vocab;
+    out.set(logits.subarray(from, from + count * vocab), b * count * vocab);
+  }
+  return out;
+}

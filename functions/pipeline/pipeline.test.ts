@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { blankImage } from '../core/image.ts';
+import { FakeDenoiser } from '../sampler/fake-denoiser.ts';
+import { loadPackageDir } from '../storage/package-files.ts';
+import { createTokenizers } from '../tokenizers/model-tokenizers.ts';
+import { UnknownWordError } from '../tokenizers/text.ts';
+import { Pipeline, PipelineInputError, PREVIEW_MASK_GRAY, type ImageStep, type TextStep } from './pipeline.ts';
+
+const tokenizers = createTokenizers(await loadPackageDir('models/shapes-tiny'));
+const vocab = tokenizers.manifest.vocab.size;
+
+async function drain<E, R>(it: AsyncGenerator<E, R, void>): Promise<{ events: E[]; result: R }> {
+  const events: E[] = [];
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return { events, result: r.value };
+    events.push(r.value);
+  }
+}
+
+describe('text to image', () => {
+  it('streams a step event per step with a preview every N steps and the final image', async () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
+    const { events, result } = await drain(pipeline.generate('a red circle', { steps: 10, previewEvery: 4, seed: 1 }));
+    expect(events.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(events.filter((e) => e.preview).map((e) => e.step)).toEqual([4, 8, 10]);
+    expect(result.codes).toHaveLength(256);
+    expect(result.image.width).toBe(64);
+    expect(result.usage).toMatchObject({ steps: 10, sampler: 'sparse', seed: 1 });
+    expect(Buffer.from(events.at(-1)!.preview!.data).equals(Buffer.from(result.image.data))).toBe(true);
+  });
+
+  it('draws still-masked patches in a neutral gray in early previews', async () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
+    const { events } = await drain(pipeline.generate('a red circle', { steps: 10, previewEvery: 1, seed: 1 }));
+    const first = events[0]!.preview!;
+    let gray = 0;
+    for (let i = 0; i < first.data.length; i += 3) if (first.data[i] === PREVIEW_MASK_GRAY && first.data[i + 1] === PREVIEW_MASK_GRAY) gray++;
+    expect(gray / (64 * 64)).toBeGreaterThan(0.9);
+  });
+
+  it('rejects a word outside the vocabulary before sampling anything', async () => {
+    const denoiser = new FakeDenoiser(vocab);
+    const pipeline = new Pipeline(tokenizers, denoiser);
+    expect(() => pipeline.generate('a red hexagon')).toThrow(UnknownWordError);
+    expect(denoiser.calls).toHaveLength(0);
+  });
+
+  it('names the option that is out of range', async () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
+    await expect(drain(pipeline.generate('a circle', { steps: 0 }))).rejects.toMatchObject({ param: 'steps' });
+    await expect(drain(pipeline.generate('a circle', { steps: 300 }))).rejects.toThrow(PipelineInputError);
+    await expect(drain(pipeline.generate('a circle', { temperature: -1 }))).rejects.toMatchObject({ param: 'temperature' });
+    await expect(drain(pipeline.generate('a circle', { seed: 1.5 }))).rejects.toMatchObject({ param: 'seed' });
+  });
+
+  it('runs the dense sampler on request, pushing more tokens', async () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
+    const dense = await drain(pipeline.generate('a circle', { steps: 8, sampler: 'dense', seed: 2 }));
+    const sparse = await drain(pipeline.generate('a circle', { steps: 8, sampler: 'sparse', seed: 2 }));
+    expect(dense.result.usage.tokensIn).toBeGreaterThan(3 * sparse.result.usage.tokensIn);
+  });
+});
+
+describe('edits and answers', () => {
+  it('edits a 64x64 image and refuses another size', async () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
+    const { result } = await drain(pipeline.edit(blankImage(64, 64), 'add a red circle', { steps: 4, seed: 0 }));
+    expect(result.codes).toHaveLength(256);
+    expect(() => pipeline.edit(blankImage(32, 32), 'add a red circle')).toThrow(/64/);
+  });
+
+  it('streams the answer as its prefix becomes final, deltas adding up to the answer', async () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
+    const { events, result } = await drain(pipeline.answer(blankImage(64, 64), 'how many shapes are there?', { steps: 8, seed: 0 }));
+    const steps = events as TextStep[];
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps.map((e) => e.delta).join('')).toBe(steps.at(-1)!.text);
+    expect(result.text.startsWith(steps.at(-1)!.text.split(' ')[0] ?? '')).toBe(true);
+    for (let i = 1; i < steps.length; i++) expect(steps[i]!.text.startsWith(steps[i - 1]!.text)).toBe(true);
+  });
+});
+
+describe('cancellation', () => {
+  it('stops between steps when its signal aborts', async () => {
+    const denoiser = new FakeDenoiser(vocab);
+    const pipeline = new Pipeline(tokenizers, denoiser);
+    const controller = new AbortController();
+    const it = pipeline.generate('a circle', { steps: 10, signal: controller.signal, seed: 0 });
+    const first = (await it.next()).value as ImageStep;
+    expect(first.step).toBe(1);
+    controller.abort();
+    await expect(it.next()).rejects.toThrow(/cancelled/);
+    expect(denoiser.disposed).toBe(denoiser.created);
+  });
+});

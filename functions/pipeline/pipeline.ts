@@ -1,0 +1,270 @@
+/**
+ * Tasks on top of the sampler: text-to-image, edit and answer. A request becomes a token
+ * problem (prompt ids, position ids, the unconditional branch for guidance); the sampler's
+ * step events become previews (the partly decoded image, masked patches in a neutral tone)
+ * or the answer's final prefix; the last event carries the result.
+ */
+import type { Denoiser } from '../core/denoiser.ts';
+import type { RgbImage } from '../core/image.ts';
+import type { Manifest, ModelSpec, SamplingDefaults, TaskName } from '../core/manifest.ts';
+import type { ModelTokenizers } from '../tokenizers/model-tokenizers.ts';
+import { buildPrompt, idsToCodes } from '../tokenizers/prompt-layout.ts';
+import type { AllowedIds } from '../sampler/choose.ts';
+import { sample, type Ablation, type SampleProblem, type SampleResult, type StepEvent } from '../sampler/sample.ts';
+import { PATCH_SIDE, PATCH_VALUES } from '../tokenizers/image-vq.ts';
+
+/** Knobs a request may set; anything left out comes from the manifest's sampling defaults. */
+export interface GenerationOptions {
+  readonly sampler?: 'dense' | 'sparse';
+  readonly ablation?: Ablation;
+  readonly steps?: number;
+  readonly temperature?: number;
+  readonly guidance?: number;
+  readonly seed?: number;
+  /** A preview every N steps (0 = none); the last step always has the final image. */
+  readonly previewEvery?: number;
+  readonly registers?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ImageStep {
+  readonly type: 'step';
+  readonly step: number;
+  readonly totalSteps: number;
+  readonly maskedFraction: number;
+  /** Present every `previewEvery` steps. */
+  readonly preview?: RgbImage;
+}
+
+export interface TextStep {
+  readonly type: 'step';
+  readonly step: number;
+  readonly totalSteps: number;
+  readonly maskedFraction: number;
+  /** The answer's text as far as it is final (every position before it decoded). */
+  readonly text: string;
+  /** What `text` added since the previous step. */
+  readonly delta: string;
+}
+
+export interface Usage {
+  readonly steps: number;
+  readonly tokensIn: number;
+  readonly forwardCalls: number;
+  readonly seconds: number;
+  readonly sampler: 'dense' | 'sparse';
+  readonly seed: number;
+}
+
+export interface ImageResult {
+  readonly image: RgbImage;
+  readonly codes: number[];
+  readonly usage: Usage;
+}
+
+export interface TextResult {
+  readonly text: string;
+  readonly usage: Usage;
+}
+
+/** Raised for requests the model cannot take (bad option values); tokenizer errors pass through. */
+export class PipelineInputError extends Error {
+  override readonly name = 'PipelineInputError';
+  constructor(
+    message: string,
+    readonly param: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The sampling settings a request runs with. */
+export interface Settings {
+  readonly sampler: 'dense' | 'sparse';
+  readonly steps: number;
+  readonly temperature: number;
+  readonly guidance: number;
+  readonly seed: number;
+  readonly defaults: SamplingDefaults;
+}
+
+/** Patches still masked in a preview are this gray. */
+export const PREVIEW_MASK_GRAY = 200;
+
+export class Pipeline {
+  readonly manifest: Manifest;
+  readonly model: ModelSpec;
+  private readonly maskPatch: Uint8Array;
+
+  constructor(
+    readonly tokenizers: ModelTokenizers,
+    readonly denoiser: Denoiser,
+  ) {
+    this.manifest = tokenizers.manifest;
+    if (!this.manifest.model) throw new RangeError(`package ${this.manifest.name} has no denoiser (manifest.model)`);
+    this.model = this.manifest.model;
+    this.maskPatch = new Uint8Array(PATCH_VALUES).fill(PREVIEW_MASK_GRAY);
+  }
+
+  /**
+   * Text to image.
+   *
+   * @example
+   * for await (const e of pipeline.generate('a red circle', { previewEvery: 4 })) …
+   */
+  generate(prompt: string, options: GenerationOptions = {}): AsyncGenerator<ImageStep, ImageResult, void> {
+    const ids = this.tokenizers.text.encode(prompt);
+    return this.image('t2i', buildPrompt(this.manifest, 't2i', ids), buildPrompt(this.manifest, 't2i', []), options);
+  }
+
+  /** Edits a 64x64 image (see functions/tokenizers/png.ts `toModelImage` for other sizes). */
+  edit(image: RgbImage, instruction: string, options: GenerationOptions = {}): AsyncGenerator<ImageStep, ImageResult, void> {
+    const codes = this.tokenizers.image.encode(image);
+    const ids = this.tokenizers.text.encode(instruction);
+    return this.image('edit', buildPrompt(this.manifest, 'edit', ids, codes), buildPrompt(this.manifest, 'edit', [], codes), options);
+  }
+
+  /** Answers a question about a 64x64 image, streaming the answer's final prefix. */
+  async *answer(image: RgbImage, question: string, options: GenerationOptions = {}): AsyncGenerator<TextStep, TextResult, void> {
+    const codes = this.tokenizers.image.encode(image);
+    const prompt = buildPrompt(this.manifest, 'answer', this.tokenizers.text.encode(question), codes);
+    const { special, text } = this.manifest.vocab;
+    const allowed: AllowedIds = [[special.end, special.end + 1], [text.start, text.start + text.count]];
+    const run = this.run('answer', prompt, prompt, allowed, options);
+    let shown = '';
+    for (;;) {
+      const r = await run.next();
+      if (r.done) {
+        const finalText = this.tokenizers.text.decode(r.value.result.answer);
+        return { text: finalText, usage: r.value.usage };
+      }
+      const e = r.value;
+      const firstMasked = e.answer.indexOf(special.mask);
+      const text = this.tokenizers.text.decode(firstMasked < 0 ? e.answer : e.answer.slice(0, firstMasked));
+      const delta = text.startsWith(shown) ? text.slice(shown.length) : text;
+      shown = text;
+      yield { type: 'step', step: e.step, totalSteps: e.totalSteps, maskedFraction: e.maskedFraction, text, delta };
+    }
+  }
+
+  private async *image(task: 't2i' | 'edit', prompt: number[], uncond: number[], options: GenerationOptions): AsyncGenerator<ImageStep, ImageResult, void> {
+    const { image } = this.manifest.vocab;
+    const every = options.previewEvery ?? 0;
+    if (!Number.isInteger(every) || every < 0) throw new PipelineInputError(`preview_every must be a whole number >= 0, got ${every}`, 'preview_every');
+    const run = this.run(task, prompt, uncond, [[image.start, image.start + image.count]], options);
+    for (;;) {
+      const r = await run.next();
+      if (r.done) {
+        const codes = idsToCodes(this.manifest.vocab, r.value.result.answer);
+        return { image: this.tokenizers.image.decode(codes), codes, usage: r.value.usage };
+      }
+      const e = r.value;
+      const wantPreview = every > 0 && (e.step % every === 0 || e.step === e.totalSteps);
+      yield {
+        type: 'step', step: e.step, totalSteps: e.totalSteps, maskedFraction: e.maskedFraction,
+        ...(wantPreview ? { preview: this.preview(e.answer) } : {}),
+      };
+    }
+  }
+
+  /** The partly decoded image: decoded patches from the codebook, masked ones gray. */
+  preview(answer: readonly number[]): RgbImage {
+    const { vocab, image } = this.manifest;
+    const grid = image.grid;
+    const side = grid * PATCH_SIDE;
+    const data = new Uint8Array(side * side * 3);
+    const codebook = this.tokenizers.image.codebook;
+    answer.forEach((id, p) => {
+      const code = id - vocab.image.start;
+      const patch = code >= 0 && code < vocab.image.count ? codebook.subarray(code * PATCH_VALUES, (code + 1) * PATCH_VALUES) : this.maskPatch;
+      const px = (p % grid) * PATCH_SIDE;
+      const py = Math.floor(p / grid) * PATCH_SIDE;
+      for (let y = 0; y < PATCH_SIDE; y++) data.set(patch.subarray(y * PATCH_SIDE * 3, (y + 1) * PATCH_SIDE * 3), ((py + y) * side + px) * 3);
+    });
+    return { width: side, height: side, data };
+  }
+
+  /** Resolved sampling settings for a task: request values over manifest defaults. */
+  settings(task: TaskName, options: GenerationOptions): Settings {
+    const defaults = this.manifest.sampling?.[task] ?? { steps: task === 'answer' ? 8 : 16, shift: 3, temperature: task === 'answer' ? 0 : 1, guidance: 1 };
+    const s: Settings = {
+      sampler: options.sampler ?? 'sparse',
+      steps: options.steps ?? defaults.steps,
+      temperature: options.temperature ?? defaults.temperature,
+      guidance: task === 'answer' ? 1 : (options.guidance ?? defaults.guidance),
+      seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
+      defaults,
+    };
+    const limit = this.manifest.limits[task]?.answer ?? 0;
+    if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > limit) throw new PipelineInputError(`steps must be a whole number in 1..${limit}, got ${s.steps}`, 'steps');
+    if (!(s.temperature >= 0 && s.temperature <= 10)) throw new PipelineInputError(`temperature must be in 0..10, got ${s.temperature}`, 'temperature');
+    if (!(s.guidance >= 0 && s.guidance <= 20)) throw new PipelineInputError(`guidance_scale must be in 0..20, got ${s.guidance}`, 'guidance_scale');
+    if (!Number.isInteger(s.seed) || s.seed < 0 || s.seed >= 2 ** 32) throw new PipelineInputError(`seed must be a whole number in 0..4294967295, got ${s.seed}`, 'seed');
+    return s;
+  }
+
+  private async *run(task: TaskName, prompt: number[], uncond: number[], allowed: AllowedIds, options: GenerationOptions): AsyncGenerator<StepEvent, { result: SampleResult; usage: Usage }, void> {
+    const s = this.settings(task, options);
+    const seg = this.model.positions.segments;
+    const length = this.manifest.limits[task]?.answer ?? 0;
+    const block = s.defaults.block ?? 8;
+    if (task === 'answer' && s.steps % (length / block) !== 0) {
+      throw new PipelineInputError(`steps must be a multiple of ${length / block} for answers (text blocks of ${block})`, 'steps');
+    }
+    const problem: SampleProblem = {
+      kind: task === 'answer' ? 'text' : 'image',
+      grid: this.manifest.image.grid,
+      length,
+      prompts: [prompt, uncond].map((ids) => ({ ids, positions: this.promptPositions(task, ids.length) })),
+      answerPositions: Array.from({ length }, (_, i) => (task === 'answer' ? seg.answer.start : seg.image.start) + i),
+      allowed,
+    };
+    const started = performance.now();
+    const it = sample(this.denoiser, this.samplerModel(), problem, {
+      sampler: s.sampler,
+      steps: s.steps,
+      schedule: { kind: 'shift', shift: s.defaults.shift },
+      temperature: s.temperature,
+      guidance: s.guidance,
+      seed: s.seed,
+      textBlock: block,
+      ...(options.ablation ? { ablation: options.ablation } : {}),
+      ...(options.registers !== undefined ? { registers: options.registers } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        const usage: Usage = {
+          steps: r.value.steps, tokensIn: r.value.tokensIn, forwardCalls: r.value.forwardCalls,
+          seconds: (performance.now() - started) / 1000, sampler: s.sampler, seed: s.seed,
+        };
+        return { result: r.value, usage };
+      }
+      yield r.value;
+    }
+  }
+
+  private samplerModel() {
+    const { special } = this.manifest.vocab;
+    const reg = this.model.positions.segments.registers;
+    return {
+      maskId: special.mask, regId: special.reg, endId: special.end, padId: special.pad,
+      registers: this.model.registers,
+      registerPositions: Array.from({ length: reg.count }, (_, i) => reg.start + i),
+    };
+  }
+
+  /** Position ids of a prompt (the manifest's unified layout). */
+  promptPositions(task: TaskName, length: number): number[] {
+    const seg = this.model.positions.segments;
+    if (task === 't2i') return [seg.task.start, ...Array.from({ length: length - 1 }, (_, i) => seg.text.start + i)];
+    const g2 = this.manifest.image.grid ** 2;
+    return [
+      seg.task.start,
+      ...Array.from({ length: g2 }, (_, i) => seg.source.start + i),
+      seg.sep.start,
+      ...Array.from({ length: length - 2 - g2 }, (_, i) => seg.text.start + i),
+    ];
+  }
+}
