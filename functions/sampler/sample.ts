@@ -13,8 +13,9 @@
  * Switches (the paper's speed ablation, Table 5):
  * - promptCache: the prompt runs once (prefill) and is read from the cache afterwards;
  * - responseCache: tokens decoded last step are fed once and appended to the cache;
- * - truncation: only this step's masks are fed (plus the registers) instead of every
- *   still-masked position.
+ * - truncation: only this step's masks are fed instead of every still-masked position.
+ * Every variant but dense feeds the R registers with the masks, as training gave every
+ * masked block its registers.
  * All three on is Sparse-LaViDa; `dense` is the LaViDa-O baseline: the whole sequence with
  * full attention every step, no registers, no cache.
  *
@@ -146,7 +147,7 @@ export async function* sample(
   }
   const dense = options.sampler === 'dense';
   const ablation = dense ? null : (options.ablation ?? SPARSE);
-  const registers = dense || !ablation?.truncation ? 0 : (options.registers ?? model.registers);
+  const registers = dense ? 0 : (options.registers ?? model.registers);
   if (registers > model.registerPositions.length) throw new RangeError(`at most ${model.registerPositions.length} registers`);
   const B = branches.length;
   const sampleRng = new Rng((options.seed ^ 0x5bd1e995) >>> 0);

@@ -5,6 +5,9 @@
  *                   [--json OUT] [--model DIR]
  *
  * Modes:
+ *   --sampler dense|sparse   run the model (through the engine) and score what it makes;
+ *                     [--steps N] [--temperature T] [--guidance G] [--registers R] override
+ *                     the manifest's sampling defaults
  *   --oracle          score ground-truth renders
  *   --oracle-vq       score them after the image tokenizer's encode/decode
  *   --export FILE     write the cases with their prompt ids as JSONL for an outside sampler
@@ -22,7 +25,9 @@ import { z } from 'zod';
 import { loadPackageDir } from '../../functions/storage/package-files.ts';
 import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { CaseFileError, generateCases, parseCasesJsonl, TASKS, type ResolvedCase } from './cases.ts';
-import { oracleProducer, runEval } from './eval.ts';
+import { oracleProducer, pipelineProducer, runEval } from './eval.ts';
+import { createEngine } from '../../functions/engine/engine.ts';
+import { Pipeline } from '../../functions/pipeline/pipeline.ts';
 import { formatTable, Tally } from './scorer.ts';
 import { decodeOutput, judgeOutput, outputLineSchema, tokenizeCase } from '../train/model-io.ts';
 
@@ -33,6 +38,11 @@ const argsSchema = z
     export: z.string().min(1).optional(),
     score: z.string().min(1).optional(),
     'png-dir': z.string().min(1).optional(),
+    sampler: z.enum(['dense', 'sparse']).optional(),
+    steps: z.coerce.number().int().positive().optional(),
+    temperature: z.coerce.number().nonnegative().optional(),
+    guidance: z.coerce.number().nonnegative().optional(),
+    registers: z.coerce.number().int().nonnegative().optional(),
     task: z.enum(TASKS).optional(),
     n: z.coerce.number().int().positive().default(300),
     seed: z.coerce.number().int().nonnegative().default(0),
@@ -40,8 +50,8 @@ const argsSchema = z
     json: z.string().min(1).optional(),
     model: z.string().min(1).default('models/shapes-tiny'),
   })
-  .refine((a) => [a.oracle, a['oracle-vq'], a.export !== undefined, a.score !== undefined].filter(Boolean).length === 1, {
-    message: 'choose one mode: --oracle, --oracle-vq, --export FILE or --score FILE',
+  .refine((a) => [a.sampler !== undefined, a.oracle, a['oracle-vq'], a.export !== undefined, a.score !== undefined].filter(Boolean).length === 1, {
+    message: 'choose one mode: --sampler dense|sparse, --oracle, --oracle-vq, --export FILE or --score FILE',
   });
 
 function fail(message: string, code = 2): never {
@@ -54,7 +64,8 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
-        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, 'png-dir': { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
+        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, 'png-dir': { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' },
+        temperature: { type: 'string' }, guidance: { type: 'string' }, registers: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
         seed: { type: 'string' }, prompts: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
       },
     }));
@@ -92,11 +103,30 @@ async function main(): Promise<void> {
     return;
   }
 
-  const mode = args.oracle ? 'oracle' : 'oracle-vq';
-  const vq = mode === 'oracle-vq' ? createTokenizers(await loadPackageDir(args.model)).image : undefined;
-  const tally = await runEval(cases, oracleProducer(vq));
+  const mode = args.sampler ?? (args.oracle ? 'oracle' : 'oracle-vq');
+  const pkg = await loadPackageDir(args.model);
+  let tally: Tally;
+  const started = performance.now();
+  if (args.sampler) {
+    const engine = await createEngine(pkg);
+    try {
+      const pipeline = new Pipeline(createTokenizers(pkg), engine);
+      tally = await runEval(cases, pipelineProducer(pipeline, {
+        sampler: args.sampler,
+        ...(args.steps !== undefined ? { steps: args.steps } : {}),
+        ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
+        ...(args.guidance !== undefined ? { guidance: args.guidance } : {}),
+        ...(args.registers !== undefined ? { registers: args.registers } : {}),
+      }));
+    } finally {
+      await engine.close();
+    }
+  } else {
+    tally = await runEval(cases, oracleProducer(mode === 'oracle-vq' ? createTokenizers(pkg).image : undefined));
+  }
+  const seconds = (performance.now() - started) / 1000;
   const rows = tally.rows();
-  console.log(`mode ${mode}, seed ${args.seed}, ${cases.length} cases${args.prompts ? ` from ${args.prompts}` : ''}`);
+  console.log(`mode ${mode}, seed ${args.seed}, ${cases.length} cases${args.prompts ? ` from ${args.prompts}` : ''}, ${seconds.toFixed(1)} s`);
   console.log(formatTable(rows));
   if (args.json) {
     await writeFile(args.json, `${JSON.stringify({ mode, seed: args.seed, cases: cases.length, results: rows }, null, 2)}\n`);

@@ -5,6 +5,7 @@
  */
 import type { RgbImage } from '../../functions/core/image.ts';
 import type { ImageVq } from '../../functions/tokenizers/image-vq.ts';
+import type { GenerationOptions, Pipeline } from '../../functions/pipeline/pipeline.ts';
 import type { ResolvedCase } from './cases.ts';
 import { detect, detectedScene } from './detector.ts';
 import { render } from './render.ts';
@@ -37,6 +38,31 @@ export function oracleProducer(vq?: ImageVq): Producer {
       } catch {
         return '';
       }
+    },
+  };
+}
+
+/**
+ * The model through the pipeline: each case is sampled with its own seed, so a run is
+ * reproducible; sampling settings default to the manifest's.
+ */
+export function pipelineProducer(pipeline: Pipeline, options: GenerationOptions): Producer {
+  const finish = async <E, R>(it: AsyncGenerator<E, R, void>): Promise<R> => {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  };
+  return {
+    image: async (c) => {
+      const opts = { ...options, seed: c.seed };
+      if (c.task === 't2i') return (await finish(pipeline.generate(c.case.task === 't2i' ? c.case.prompt : '', opts))).image;
+      const instruction = c.case.task === 'edit' ? c.case.instruction : '';
+      return (await finish(pipeline.edit(render(c.source), instruction, opts))).image;
+    },
+    answer: async (c) => {
+      const question = c.case.task === 'answer' ? c.case.question : '';
+      return (await finish(pipeline.answer(render(c.source), question, { ...options, seed: c.seed }))).text;
     },
   };
 }

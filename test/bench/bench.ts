@@ -1,0 +1,160 @@
+/**
+ * `npm run bench`: dense against sparse sampling, side by side in one process, in the shape
+ * of the paper's speed ablation (Sparse-LaViDa, Table 5): dense (LaViDa-O), then each of
+ * prompt cache, response cache and truncation alone, then all three (Sparse-LaViDa).
+ *
+ *   npm run bench -- [--task t2i|edit|answer] [--n N] [--seed S] [--steps N] [--warmup N] [--json OUT]
+ *
+ * For every task the same cases run through every variant, interleaved case by case so
+ * that drift in machine load hits all rows alike. Each row reports latency per sample
+ * (median and the 10th-90th percentile spread), speedup over dense, the quality score on
+ * the same cases (the world's scorer), tokens pushed through the network per sample, and
+ * the ideal speedup those token counts imply.
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { createEngine } from '../../functions/engine/engine.ts';
+import { Pipeline, type GenerationOptions, type Usage } from '../../functions/pipeline/pipeline.ts';
+import type { Ablation } from '../../functions/sampler/sample.ts';
+import { loadPackageDir } from '../../functions/storage/package-files.ts';
+import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
+import { generateCases, TASKS, type ResolvedCase, type Task } from '../../models/world/cases.ts';
+import { render } from '../../models/world/render.ts';
+import { judgeAnswer, judgeImage } from '../../models/world/scorer.ts';
+
+interface Variant {
+  readonly name: string;
+  readonly options: Pick<GenerationOptions, 'sampler'> & { ablation?: Ablation };
+}
+
+export const VARIANTS: readonly Variant[] = [
+  { name: 'dense', options: { sampler: 'dense' } },
+  { name: '+prompt cache', options: { sampler: 'sparse', ablation: { promptCache: true, responseCache: false, truncation: false } } },
+  { name: '+response cache', options: { sampler: 'sparse', ablation: { promptCache: false, responseCache: true, truncation: false } } },
+  { name: '+truncation', options: { sampler: 'sparse', ablation: { promptCache: false, responseCache: false, truncation: true } } },
+  { name: 'sparse', options: { sampler: 'sparse', ablation: { promptCache: true, responseCache: true, truncation: true } } },
+];
+
+export interface BenchRow {
+  readonly task: Task;
+  readonly variant: string;
+  readonly n: number;
+  readonly medianMs: number;
+  readonly p10Ms: number;
+  readonly p90Ms: number;
+  readonly speedup: number;
+  readonly score: number;
+  readonly tokensPerSample: number;
+  readonly idealSpeedup: number;
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  const i = (sorted.length - 1) * q;
+  const lo = Math.floor(i);
+  const hi = Math.ceil(i);
+  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (i - lo);
+}
+
+async function finish<E, R>(it: AsyncGenerator<E, R, void>): Promise<R> {
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Runs one case through one variant: its wall time, its usage and whether the scorer accepts it. */
+async function runCase(pipeline: Pipeline, c: ResolvedCase, options: GenerationOptions): Promise<{ ms: number; usage: Usage; correct: boolean }> {
+  const started = performance.now();
+  if (c.task === 'answer') {
+    const question = c.case.task === 'answer' ? c.case.question : '';
+    const r = await finish(pipeline.answer(render(c.source), question, options));
+    return { ms: performance.now() - started, usage: r.usage, correct: judgeAnswer(r.text, c) };
+  }
+  const r = c.task === 't2i'
+    ? await finish(pipeline.generate(c.case.task === 't2i' ? c.case.prompt : '', options))
+    : await finish(pipeline.edit(render(c.source), c.case.task === 'edit' ? c.case.instruction : '', options));
+  return { ms: performance.now() - started, usage: r.usage, correct: judgeImage(r.image, c.expected) };
+}
+
+export async function benchTask(pipeline: Pipeline, task: Task, n: number, seed: number, warmup: number, steps?: number): Promise<BenchRow[]> {
+  const cases = generateCases(task, n + warmup, seed);
+  const samples = VARIANTS.map(() => ({ ms: [] as number[], tokens: 0, correct: 0 }));
+  for (const [i, c] of cases.entries()) {
+    for (const [v, variant] of VARIANTS.entries()) {
+      const r = await runCase(pipeline, c, { ...variant.options, seed: c.seed, ...(steps ? { steps } : {}) });
+      if (i < warmup) continue;
+      const s = samples[v] as (typeof samples)[number];
+      s.ms.push(r.ms);
+      s.tokens += r.usage.tokensIn;
+      if (r.correct) s.correct++;
+    }
+  }
+  const dense = samples[0] as (typeof samples)[number];
+  const denseMedian = quantile([...dense.ms].sort((a, b) => a - b), 0.5);
+  return VARIANTS.map((variant, v) => {
+    const s = samples[v] as (typeof samples)[number];
+    const sorted = [...s.ms].sort((a, b) => a - b);
+    const median = quantile(sorted, 0.5);
+    return {
+      task, variant: variant.name, n,
+      medianMs: median, p10Ms: quantile(sorted, 0.1), p90Ms: quantile(sorted, 0.9),
+      speedup: denseMedian / median,
+      score: s.correct / n,
+      tokensPerSample: s.tokens / n,
+      idealSpeedup: dense.tokens / s.tokens,
+    };
+  });
+}
+
+export function formatBench(rows: readonly BenchRow[]): string {
+  const head = ['task', 'variant', 'n', 'median ms', 'p10-p90 ms', 'speedup', 'ideal', 'tokens/sample', 'score'];
+  const lines = [head, ...rows.map((r) => [
+    r.task, r.variant, String(r.n), r.medianMs.toFixed(1), `${r.p10Ms.toFixed(1)}-${r.p90Ms.toFixed(1)}`,
+    `${r.speedup.toFixed(2)}x`, `${r.idealSpeedup.toFixed(2)}x`, r.tokensPerSample.toFixed(0), r.score.toFixed(2),
+  ])];
+  const widths = head.map((_, i) => Math.max(...lines.map((l) => (l[i] as string).length)));
+  return lines.map((l) => l.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ')).join('\n');
+}
+
+const argsSchema = z.object({
+  task: z.enum(TASKS).optional(),
+  n: z.coerce.number().int().positive().default(20),
+  seed: z.coerce.number().int().nonnegative().default(0),
+  steps: z.coerce.number().int().positive().optional(),
+  warmup: z.coerce.number().int().nonnegative().default(2),
+  json: z.string().min(1).optional(),
+  model: z.string().min(1).default('models/shapes-tiny'),
+});
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      task: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, steps: { type: 'string' },
+      warmup: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
+    },
+  });
+  const parsed = argsSchema.safeParse(values);
+  if (!parsed.success) {
+    console.error(`npm run bench: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+    process.exit(2);
+  }
+  const args = parsed.data;
+  const pkg = await loadPackageDir(args.model);
+  const engine = await createEngine(pkg);
+  try {
+    const pipeline = new Pipeline(createTokenizers(pkg), engine);
+    const rows: BenchRow[] = [];
+    for (const task of args.task ? [args.task] : TASKS) {
+      const taskRows = await benchTask(pipeline, task, args.n, args.seed, args.warmup, args.steps);
+      rows.push(...taskRows);
+      console.log(formatBench(taskRows));
+      console.log('');
+    }
+    if (args.json) await writeFile(args.json, `${JSON.stringify({ model: `${pkg.manifest.name}@${pkg.manifest.version}`, seed: args.seed, rows }, null, 2)}\n`);
+  } finally {
+    await engine.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
