@@ -7,7 +7,7 @@ import { sha256Hex } from '../functions/storage/package-files.ts';
 import { createS3Client, StorageError } from '../functions/storage/s3-client.ts';
 import { readManifest, resolvePackage } from '../functions/storage/s3-packages.ts';
 import { runInfraCli } from '../test/support/cli.ts';
-import { makePackage, recordRequests, removeTempDirs, SHIPPED, tempDir } from '../test/support/packages.ts';
+import { makePackage, recordRequests, removeTempDirs, SMALL, tempDir } from '../test/support/packages.ts';
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from '../test/support/s3.ts';
 import { listPackages, pushPackage } from './models.ts';
 
@@ -49,7 +49,7 @@ const MIB = 1024 * 1024;
 describe('npm run models -- push / pull / ls', () => {
   it('pushes a package and pulls back identical bytes, listing it as latest', async () => {
     const bucket = await newBucket();
-    const push = await runInfraCli(['models', 'push', SHIPPED, `s3://${bucket}/models/`], s3.env);
+    const push = await runInfraCli(['models', 'push', SMALL, `s3://${bucket}/models/`], s3.env);
     expect(push.stderr).not.toContain('infra:');
     expect(push.stdout).toContain(`pushed shapes-tiny@0.1.0 to s3://${bucket}/models/shapes-tiny/0.1.0/`);
     expect(push.stdout).toContain('latest now points to 0.1.0');
@@ -58,7 +58,7 @@ describe('npm run models -- push / pull / ls', () => {
     const dest = join(tempDir('pull-'), 'shapes-tiny');
     const pull = await runInfraCli(['models', 'pull', `s3://${bucket}/models/shapes-tiny/latest`, dest], s3.env);
     expect(pull.stdout).toContain(`pulled shapes-tiny@0.1.0 from s3://${bucket}/models/shapes-tiny/0.1.0/ into ${dest}, every file verified`);
-    expect(filesOf(dest)).toEqual(filesOf(SHIPPED));
+    expect(filesOf(dest)).toEqual(filesOf(SMALL));
 
     const ls = await runInfraCli(['models', 'ls', `s3://${bucket}/models/`], s3.env);
     expect(ls.stdout.trim()).toMatch(/^shapes-tiny\t0\.1\.0\t6\.3 KiB\tlatest$/);
@@ -66,7 +66,7 @@ describe('npm run models -- push / pull / ls', () => {
 
   it('refuses to pull an object tampered with after the push, naming the file and writing nothing', async () => {
     const bucket = await newBucket();
-    await pushPackage(s3.client, SHIPPED, { bucket, prefix: 'models/' });
+    await pushPackage(s3.client, SMALL, { bucket, prefix: 'models/' });
     await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'models/shapes-tiny/0.1.0/vocab.json', Body: '{"tokens":["tampered"]}' }));
     const parent = tempDir('pull-');
     const pull = await runInfraCli(['models', 'pull', `s3://${bucket}/models/shapes-tiny/0.1.0/`, join(parent, 'x')], s3.env);
@@ -77,7 +77,7 @@ describe('npm run models -- push / pull / ls', () => {
 
   it('keeps the previous version and latest intact when a push stops halfway, and finishes on a second try', async () => {
     const bucket = await newBucket();
-    await pushPackage(s3.client, SHIPPED, { bucket, prefix: 'models/' });
+    await pushPackage(s3.client, SMALL, { bucket, prefix: 'models/' });
     const next = makePackage({ version: '0.2.0', extra: { 'weights.bin': randomBytes(6 * MIB) } });
 
     // weights.bin goes up in two parts of 5 MiB; the connection drops during the second. (The
@@ -89,7 +89,7 @@ describe('npm run models -- push / pull / ls', () => {
 
     const latest = await resolvePackage(s3.client, { bucket, key: 'models/shapes-tiny/latest' });
     expect(latest.prefix).toBe('models/shapes-tiny/0.1.0/');
-    expect((await readManifest(s3.client, latest)).text).toBe(readFileSync(join(SHIPPED, 'manifest.json'), 'utf8'));
+    expect((await readManifest(s3.client, latest)).text).toBe(readFileSync(join(SMALL, 'manifest.json'), 'utf8'));
     await expect(readManifest(s3.client, { bucket, prefix: 'models/shapes-tiny/0.2.0/' })).rejects.toThrow(/is not a complete package version/);
     const listed = await listPackages(s3.client, { bucket, prefix: 'models/' });
     expect(listed.map((v) => [v.version, v.complete, v.latest])).toEqual([
@@ -111,7 +111,7 @@ describe('npm run models -- push / pull / ls', () => {
     const bucket = await newBucket();
     const client = createS3Client({ region: 'us-east-1', endpoint: s3.endpoint }, S3RVER_CREDENTIALS);
     const requests = recordRequests(client);
-    await pushPackage(client, SHIPPED, { bucket, prefix: 'models/' });
+    await pushPackage(client, SMALL, { bucket, prefix: 'models/' });
     const writes = requests.filter((r) => r.command === 'PutObjectCommand').map((r) => r.key);
     expect(writes).toEqual([
       'models/shapes-tiny/0.1.0/codebook.bin',
@@ -123,8 +123,8 @@ describe('npm run models -- push / pull / ls', () => {
 
   it('uploads nothing when the same version is pushed again, and refuses different content under that version', async () => {
     const bucket = await newBucket();
-    await pushPackage(s3.client, SHIPPED, { bucket, prefix: 'models/' });
-    const again = await runInfraCli(['models', 'push', SHIPPED, `s3://${bucket}/models/`], s3.env);
+    await pushPackage(s3.client, SMALL, { bucket, prefix: 'models/' });
+    const again = await runInfraCli(['models', 'push', SMALL, `s3://${bucket}/models/`], s3.env);
     expect(again.stdout).toContain(`s3://${bucket}/models/shapes-tiny/0.1.0/ already holds this exact package: nothing uploaded`);
     expect(again.stdout).toContain('latest already pointed to 0.1.0');
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pushPackage } from '../../infra/models.ts';
-import { makePackage, recordRequests, removeTempDirs, SHIPPED, tempDir } from '../../test/support/packages.ts';
+import { makePackage, recordRequests, removeTempDirs, SMALL, tempDir } from '../../test/support/packages.ts';
 import { startS3, type TestS3 } from '../../test/support/s3.ts';
 import { parseStorageUri } from '../core/storage-uri.ts';
 import { createModelStore } from './model-store.ts';
@@ -24,7 +24,7 @@ afterEach(removeTempDirs);
 async function bucketWithShippedPackage(): Promise<string> {
   const bucket = `models-${++bucketCount}`;
   await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
-  await pushPackage(s3.client, SHIPPED, { bucket, prefix: 'models/' });
+  await pushPackage(s3.client, SMALL, { bucket, prefix: 'models/' });
   return bucket;
 }
 
@@ -48,10 +48,10 @@ async function loadError(promise: Promise<unknown>): Promise<Error> {
 describe('the model store', () => {
   it('loads a file:// package from its folder, verified', async () => {
     const { store } = storeWithRecorder(tempDir('cache-'));
-    const { pkg, source } = await store.load(parseStorageUri(`file://${SHIPPED}`));
+    const { pkg, source } = await store.load(parseStorageUri(`file://${SMALL}`));
     expect(source).toBe('folder');
     expect(pkg.manifest.name).toBe('shapes-tiny');
-    expect(Buffer.from(pkg.file('codebook.bin'))).toEqual(readFileSync(join(SHIPPED, 'codebook.bin')));
+    expect(Buffer.from(pkg.file('codebook.bin'))).toEqual(readFileSync(join(SMALL, 'codebook.bin')));
   });
 
   it('downloads an s3:// version into the cache, verifies every file and loads it', async () => {
@@ -62,7 +62,7 @@ describe('the model store', () => {
     expect(source).toBe('download');
     expect(pkg.dir.startsWith(cacheDir)).toBe(true);
     for (const name of [...Object.keys(pkg.manifest.files), 'manifest.json']) {
-      expect(readFileSync(join(pkg.dir, name))).toEqual(readFileSync(join(SHIPPED, name)));
+      expect(readFileSync(join(pkg.dir, name))).toEqual(readFileSync(join(SMALL, name)));
     }
     expect(readdirSync(cacheDir)).toEqual([expect.stringMatching(/^shapes-tiny@0\.1\.0-[0-9a-f]{16}$/)]);
   });
@@ -96,7 +96,7 @@ describe('the model store', () => {
 
   it('refuses an object tampered with after the push, naming the file, and caches nothing', async () => {
     const bucket = await bucketWithShippedPackage();
-    const bytes = readFileSync(join(SHIPPED, 'codebook.bin'));
+    const bytes = readFileSync(join(SMALL, 'codebook.bin'));
     bytes[10] = (bytes[10] as number) ^ 1;
     await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'models/shapes-tiny/0.1.0/codebook.bin', Body: bytes }));
     const cacheDir = tempDir('cache-');
@@ -125,7 +125,7 @@ describe('the model store', () => {
     writeFileSync(join(first.pkg.dir, 'vocab.json'), '{}');
     const again = await storeWithRecorder(cacheDir).store.load(uri);
     expect(again.source).toBe('download');
-    expect(readFileSync(join(again.pkg.dir, 'vocab.json'))).toEqual(readFileSync(join(SHIPPED, 'vocab.json')));
+    expect(readFileSync(join(again.pkg.dir, 'vocab.json'))).toEqual(readFileSync(join(SMALL, 'vocab.json')));
   });
 
   it('refuses a version whose manifest was never written', async () => {

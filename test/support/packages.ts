@@ -7,6 +7,27 @@ import { sha256Hex } from '../../functions/storage/package-files.ts';
 
 export const SHIPPED = 'models/shapes-tiny';
 
+/**
+ * The shipped package without its denoiser (vocabulary and codebook only, a few KiB): what
+ * storage tests move around, so they exercise transfers without pushing the model's
+ * megabytes through s3rver again and again. Created once per test process.
+ */
+export const SMALL: string = (() => {
+  const dir = mkdtempSync(join(tmpdir(), 'pkg-small-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const manifest = JSON.parse(readFileSync(join(SHIPPED, 'manifest.json'), 'utf8')) as {
+    files: Record<string, unknown>;
+    model?: { file: string };
+    sampling?: unknown;
+  };
+  if (manifest.model) delete manifest.files[manifest.model.file];
+  delete manifest.model;
+  delete manifest.sampling;
+  for (const name of Object.keys(manifest.files)) cpSync(join(SHIPPED, name), join(dir, name));
+  writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return dir;
+})();
+
 /** Temporary folders that `removeTempDirs` deletes (call it in afterEach/afterAll). */
 const temps: string[] = [];
 export function tempDir(prefix: string): string {
@@ -19,14 +40,14 @@ export function removeTempDirs(): void {
 }
 
 /**
- * A copy of the shipped package as `version`, with extra files listed in its manifest.
+ * A copy of the small package (`SMALL`) as `version`, with extra files listed in its manifest.
  *
  * @example
  * const dir = makePackage({ version: '0.2.0', extra: { 'weights.bin': randomBytes(1024) } });
  */
 export function makePackage(options: { version: string; extra?: Record<string, Uint8Array> }): string {
   const dir = tempDir('pkg-');
-  cpSync(SHIPPED, dir, { recursive: true });
+  cpSync(SMALL, dir, { recursive: true });
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { version: string; files: Record<string, unknown> };
   manifest.version = options.version;
   for (const [name, bytes] of Object.entries(options.extra ?? {})) {
