@@ -11,8 +11,18 @@ describe('configuration from the environment', () => {
       modelCacheDir: '.cache/models',
       outputUri: { scheme: 'file', path: '.cache/outputs' },
       executionProvider: 'cpu',
+      engineWorkers: 1,
+      api: { concurrentRuns: 4, queuedRuns: 16, deadlineMs: 120_000, bodyLimitBytes: 4 * 1024 * 1024, pingMs: 15_000, shutdownGraceMs: 10_000 },
       s3: { region: 'us-east-1' },
     });
+  });
+
+  it('reads the service limits', () => {
+    const config = loadConfig({ MAX_CONCURRENT_RUNS: '2', MAX_QUEUED_RUNS: '0', REQUEST_DEADLINE_MS: '500', MAX_BODY_BYTES: '1024', SSE_PING_MS: '50', ENGINE_WORKERS: '2' });
+    expect(config.api).toMatchObject({ concurrentRuns: 2, queuedRuns: 0, deadlineMs: 500, bodyLimitBytes: 1024, pingMs: 50 });
+    expect(config.engineWorkers).toBe(2);
+    expect(() => loadConfig({ MAX_CONCURRENT_RUNS: '0' })).toThrow(/MAX_CONCURRENT_RUNS/);
+    expect(() => loadConfig({ MAX_BODY_BYTES: 'lots' })).toThrow(/MAX_BODY_BYTES/);
   });
 
   it('refuses to bind beyond loopback without API keys', () => {

@@ -46,6 +46,20 @@ export const configSchema = z
     /** Where results are written: a local folder or an S3 prefix. */
     OUTPUT_URI: storageUriSchema.default({ scheme: 'file', path: '.cache/outputs' }),
     ORT_EXECUTION_PROVIDER: z.enum(EXECUTION_PROVIDERS).default('cpu'),
+    /** ORT worker threads, each with its own session (one per 2 cores on a CPU). */
+    ENGINE_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+    /** Pipeline runs sampling at once; their forward passes share (and merge on) the engine's workers. */
+    MAX_CONCURRENT_RUNS: z.coerce.number().int().min(1).max(1024).default(4),
+    /** Requests waiting for a run slot; one more is answered 429 with Retry-After. */
+    MAX_QUEUED_RUNS: z.coerce.number().int().min(0).max(100_000).default(16),
+    /** From admission to the last event, queueing included; past it the run ends with `deadline_exceeded`. */
+    REQUEST_DEADLINE_MS: z.coerce.number().int().min(1).default(120_000),
+    /** The largest request body; a larger one is answered 413. */
+    MAX_BODY_BYTES: z.coerce.number().int().min(1).default(4 * 1024 * 1024),
+    /** An SSE stream idle this long gets a `: ping` comment. */
+    SSE_PING_MS: z.coerce.number().int().min(1).default(15_000),
+    /** On SIGTERM/SIGINT, how long runs in progress may finish before they are cancelled. */
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
     ...s3Variables,
   })
   .refine((env) => env.MODEL_URI === undefined || env.MODEL_DIR === undefined, {
@@ -60,6 +74,15 @@ export const configSchema = z
     modelCacheDir: env.MODEL_CACHE_DIR,
     outputUri: env.OUTPUT_URI,
     executionProvider: env.ORT_EXECUTION_PROVIDER,
+    engineWorkers: env.ENGINE_WORKERS,
+    api: {
+      concurrentRuns: env.MAX_CONCURRENT_RUNS,
+      queuedRuns: env.MAX_QUEUED_RUNS,
+      deadlineMs: env.REQUEST_DEADLINE_MS,
+      bodyLimitBytes: env.MAX_BODY_BYTES,
+      pingMs: env.SSE_PING_MS,
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    },
     s3: s3Settings(env),
   }));
 

@@ -70,6 +70,14 @@ describe('edits and answers', () => {
     expect(() => pipeline.edit(blankImage(32, 32), 'add a red circle')).toThrow(/64/);
   });
 
+  it('refuses an unknown word in a question, or answer steps that do not fit the text blocks, before any step', () => {
+    const denoiser = new FakeDenoiser(vocab);
+    const pipeline = new Pipeline(tokenizers, denoiser);
+    expect(() => pipeline.answer(blankImage(64, 64), 'what flavour is the circle?')).toThrow(UnknownWordError);
+    expect(() => pipeline.settings('answer', { steps: 6 })).toThrow(/multiple of 4/);
+    expect(denoiser.calls).toHaveLength(0);
+  });
+
   it('streams the answer as its prefix becomes final, deltas adding up to the answer', async () => {
     const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
     const { events, result } = await drain(pipeline.answer(blankImage(64, 64), 'how many shapes are there?', { steps: 8, seed: 0 }));

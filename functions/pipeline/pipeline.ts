@@ -124,10 +124,16 @@ export class Pipeline {
     return this.image('edit', buildPrompt(this.manifest, 'edit', ids, codes), buildPrompt(this.manifest, 'edit', [], codes), options);
   }
 
-  /** Answers a question about a 64x64 image, streaming the answer's final prefix. */
-  async *answer(image: RgbImage, question: string, options: GenerationOptions = {}): AsyncGenerator<TextStep, TextResult, void> {
+  /**
+   * Answers a question about a 64x64 image, streaming the answer's final prefix. Like
+   * `generate` and `edit`, an unknown word or a wrong image size throws here, before any step.
+   */
+  answer(image: RgbImage, question: string, options: GenerationOptions = {}): AsyncGenerator<TextStep, TextResult, void> {
     const codes = this.tokenizers.image.encode(image);
-    const prompt = buildPrompt(this.manifest, 'answer', this.tokenizers.text.encode(question), codes);
+    return this.text(buildPrompt(this.manifest, 'answer', this.tokenizers.text.encode(question), codes), options);
+  }
+
+  private async *text(prompt: number[], options: GenerationOptions): AsyncGenerator<TextStep, TextResult, void> {
     const { special, text } = this.manifest.vocab;
     const allowed: AllowedIds = [[special.end, special.end + 1], [text.start, text.start + text.count]];
     const run = this.run('answer', prompt, prompt, allowed, options);
@@ -184,7 +190,10 @@ export class Pipeline {
     return { width: side, height: side, data };
   }
 
-  /** Resolved sampling settings for a task: request values over manifest defaults. */
+  /**
+   * Resolved sampling settings for a task: request values over manifest defaults. Throws the
+   * PipelineInputError a run with these options would, so a caller can refuse a request early.
+   */
   settings(task: TaskName, options: GenerationOptions): Settings {
     const defaults = this.manifest.sampling?.[task] ?? { steps: task === 'answer' ? 8 : 16, shift: 3, temperature: task === 'answer' ? 0 : 1, guidance: 1 };
     const s: Settings = {
@@ -200,6 +209,10 @@ export class Pipeline {
     if (!(s.temperature >= 0 && s.temperature <= 10)) throw new PipelineInputError(`temperature must be in 0..10, got ${s.temperature}`, 'temperature');
     if (!(s.guidance >= 0 && s.guidance <= 20)) throw new PipelineInputError(`guidance_scale must be in 0..20, got ${s.guidance}`, 'guidance_scale');
     if (!Number.isInteger(s.seed) || s.seed < 0 || s.seed >= 2 ** 32) throw new PipelineInputError(`seed must be a whole number in 0..4294967295, got ${s.seed}`, 'seed');
+    const blocks = limit / (defaults.block ?? 8);
+    if (task === 'answer' && s.steps % blocks !== 0) {
+      throw new PipelineInputError(`steps must be a multiple of ${blocks} for answers (text blocks of ${defaults.block ?? 8}), got ${s.steps}`, 'steps');
+    }
     return s;
   }
 
@@ -208,9 +221,6 @@ export class Pipeline {
     const seg = this.model.positions.segments;
     const length = this.manifest.limits[task]?.answer ?? 0;
     const block = s.defaults.block ?? 8;
-    if (task === 'answer' && s.steps % (length / block) !== 0) {
-      throw new PipelineInputError(`steps must be a multiple of ${length / block} for answers (text blocks of ${block})`, 'steps');
-    }
     const problem: SampleProblem = {
       kind: task === 'answer' ? 'text' : 'image',
       grid: this.manifest.image.grid,

@@ -14,15 +14,25 @@ export interface ServerProcess {
 
 const running: ChildProcess[] = [];
 
-/** Kills every server still running (call it in afterEach). */
+/**
+ * Kills every server still running (call it in afterEach): its whole process group, since
+ * tsx runs the server in a child process that would outlive a killed tsx.
+ */
 export function stopServers(): void {
-  for (const child of running.splice(0)) child.kill('SIGKILL');
+  for (const child of running.splice(0)) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group has exited already.
+    }
+  }
 }
 
 /** Starts `command` (by default the server from source, as `npm start` does) with `env` added. */
 export function startServer(env: Record<string, string>, command = ['node_modules/.bin/tsx', 'functions/handlers/server.ts']): ServerProcess {
   const [program, ...args] = command;
-  const child = spawn(program as string, args, { env: { ...process.env, ...env } });
+  // Its own process group, so that stopServers can kill tsx and the server it starts together.
+  const child = spawn(program as string, args, { env: { ...process.env, ...env }, detached: true });
   running.push(child);
   let out = '';
   const exit = once(child, 'exit').then(([code]) => code as number);
