@@ -6,7 +6,7 @@
  * response metadata and collects the streamed body.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -20,6 +20,8 @@ beforeAll(async () => {
   mkdirSync('.cache', { recursive: true });
   out = mkdtempSync(join('.cache', 'build-'));
   await promisify(execFile)(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json', '--outDir', out]);
+  // The rest of `npm run build`: the playground's files, which the app reads at start-up.
+  cpSync('functions/api/playground', join(out, 'functions/api/playground'), { recursive: true });
 }, 120_000);
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 afterEach(stopServers);
@@ -75,6 +77,12 @@ describe('the compiled entry points (what the images run)', () => {
     const server = startServer({ PORT: '0' }, ['node', join(out, 'functions/handlers/server.js')]);
     const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
     expect(await (await fetch(`${url}/healthz`)).json()).toMatchObject({ status: 'ok', model: { name: 'shapes-tiny' } });
+    expect(await (await fetch(`${url}/`)).text()).toContain('sparse-lavida playground');
+    expect((await fetch(`${url}/playground.js`)).status).toBe(200);
+  });
+
+  it('copies the playground into the build, as the app needs it beside its code', () => {
+    expect(JSON.parse(readFileSync('package.json', 'utf8')).scripts.build).toContain('cp -R functions/api/playground dist/functions/api/');
   });
 
   it('answers a function URL event from the Lambda API handler, streaming the response', async () => {

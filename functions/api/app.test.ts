@@ -45,12 +45,6 @@ describe('the API description', () => {
     expect(page).toContain('id="schema-ImageGenerationRequest"');
     expect(page).not.toMatch(/<script|<link|https?:\/\//);
   });
-
-  it('keeps a placeholder at / until the playground lands', async () => {
-    const res = await app.request('/');
-    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(await res.text()).toContain('playground is coming');
-  });
 });
 
 describe('service routes', () => {

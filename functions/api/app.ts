@@ -2,8 +2,8 @@
  * The HTTP application (DESIGN.md section 5): OpenAI-compatible image and chat routes over
  * the pipeline, the model list, health, and the OpenAPI 3.1 document generated from the zod
  * schemas. Handlers are thin: the routes' work lives in images.ts and chat.ts, admission in
- * runs.ts, streaming in sse.ts, and every error goes through the one mapper in errors.ts.
- * Handlers build the dependencies and pass them in, so tests run the same app on loopback.
+ * runs.ts, streaming in sse.ts, the page at `/` in playground.ts, and every error goes
+ * through the one mapper in errors.ts. Handlers build the dependencies and pass them in, so tests run the same app on loopback.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
@@ -14,6 +14,7 @@ import { answerChat } from './chat.ts';
 import { renderDocs } from './docs.ts';
 import { ApiError, errorResponse, fromZod, toApiError } from './errors.ts';
 import { editImage, generateImage, type ImageDeps } from './images.ts';
+import { playground } from './playground.ts';
 import { ClientGoneError, type Runs } from './runs.ts';
 import {
   ChatCompletion,
@@ -177,12 +178,6 @@ function requireApiKey(keys: readonly string[]): MiddlewareHandler {
   };
 }
 
-const PLAYGROUND_PLACEHOLDER = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sparse-lavida</title></head>
-<body style="font:15px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto">
-<h1>sparse-lavida</h1><p>The playground is coming. Meanwhile, the API: <a href="/docs">/docs</a> (or <a href="/openapi.json">/openapi.json</a>).</p>
-</body></html>`;
-
 /**
  * @example
  * const app = createApp({ pipeline, runs: new Runs(config.api), apiKeys: config.apiKeys, bodyLimitBytes: config.api.bodyLimitBytes, pingMs: config.api.pingMs });
@@ -253,6 +248,6 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   };
   app.doc31('/openapi.json', document);
   app.get('/docs', (c) => c.html(renderDocs(app.getOpenAPI31Document(document))));
-  app.get('/', (c) => c.html(PLAYGROUND_PLACEHOLDER));
+  app.route('/', playground({ model: `${manifest.name}@${manifest.version}`, apiKeyRequired: deps.apiKeys.length > 0 }));
   return app;
 }

@@ -4,12 +4,16 @@
  * prompt cache, response cache and truncation alone, then all three (Sparse-LaViDa).
  *
  *   npm run bench -- [--task t2i|edit|answer] [--n N] [--seed S] [--steps N] [--warmup N] [--json OUT]
+ *   npm run bench -- --server [--n N] [--seed S] [--steps N] [--warmup N] [--json OUT]
  *
  * For every task the same cases run through every variant, interleaved case by case so
  * that drift in machine load hits all rows alike. Each row reports latency per sample
  * (median and the 10th-90th percentile spread), speedup over dense, the quality score on
  * the same cases (the world's scorer), tokens pushed through the network per sample, and
  * the ideal speedup those token counts imply.
+ *
+ * With `--server`, text to image through the HTTP service next to the same runs in this
+ * process, so the service's overhead shows (bench-server.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -22,6 +26,8 @@ import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts
 import { generateCases, TASKS, type ResolvedCase, type Task } from '../../models/world/cases.ts';
 import { render } from '../../models/world/render.ts';
 import { judgeAnswer, judgeImage } from '../../models/world/scorer.ts';
+import { benchServer, formatServerBench } from './bench-server.ts';
+import { formatTable, spread } from './stats.ts';
 
 interface Variant {
   readonly name: string;
@@ -47,13 +53,6 @@ export interface BenchRow {
   readonly score: number;
   readonly tokensPerSample: number;
   readonly idealSpeedup: number;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  const i = (sorted.length - 1) * q;
-  const lo = Math.floor(i);
-  const hi = Math.ceil(i);
-  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (i - lo);
 }
 
 async function finish<E, R>(it: AsyncGenerator<E, R, void>): Promise<R> {
@@ -91,14 +90,13 @@ export async function benchTask(pipeline: Pipeline, task: Task, n: number, seed:
     }
   }
   const dense = samples[0] as (typeof samples)[number];
-  const denseMedian = quantile([...dense.ms].sort((a, b) => a - b), 0.5);
+  const denseMedian = spread(dense.ms).median;
   return VARIANTS.map((variant, v) => {
     const s = samples[v] as (typeof samples)[number];
-    const sorted = [...s.ms].sort((a, b) => a - b);
-    const median = quantile(sorted, 0.5);
+    const { median, p10, p90 } = spread(s.ms);
     return {
       task, variant: variant.name, n,
-      medianMs: median, p10Ms: quantile(sorted, 0.1), p90Ms: quantile(sorted, 0.9),
+      medianMs: median, p10Ms: p10, p90Ms: p90,
       speedup: denseMedian / median,
       score: s.correct / n,
       tokensPerSample: s.tokens / n,
@@ -109,12 +107,10 @@ export async function benchTask(pipeline: Pipeline, task: Task, n: number, seed:
 
 export function formatBench(rows: readonly BenchRow[]): string {
   const head = ['task', 'variant', 'n', 'median ms', 'p10-p90 ms', 'speedup', 'ideal', 'tokens/sample', 'score'];
-  const lines = [head, ...rows.map((r) => [
+  return formatTable(head, rows.map((r) => [
     r.task, r.variant, String(r.n), r.medianMs.toFixed(1), `${r.p10Ms.toFixed(1)}-${r.p90Ms.toFixed(1)}`,
     `${r.speedup.toFixed(2)}x`, `${r.idealSpeedup.toFixed(2)}x`, r.tokensPerSample.toFixed(0), r.score.toFixed(2),
-  ])];
-  const widths = head.map((_, i) => Math.max(...lines.map((l) => (l[i] as string).length)));
-  return lines.map((l) => l.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ')).join('\n');
+  ]), 2);
 }
 
 const argsSchema = z.object({
@@ -124,6 +120,7 @@ const argsSchema = z.object({
   steps: z.coerce.number().int().positive().optional(),
   warmup: z.coerce.number().int().nonnegative().default(2),
   json: z.string().min(1).optional(),
+  server: z.boolean().default(false),
   model: z.string().min(1).default('models/shapes-tiny'),
 });
 
@@ -131,7 +128,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       task: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, steps: { type: 'string' },
-      warmup: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
+      warmup: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' }, server: { type: 'boolean' },
     },
   });
   const parsed = argsSchema.safeParse(values);
@@ -140,10 +137,21 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const args = parsed.data;
+  if (args.server && args.task !== undefined && args.task !== 't2i') {
+    console.error('npm run bench: --server measures text to image (t2i) only');
+    process.exit(2);
+  }
   const pkg = await loadPackageDir(args.model);
   const engine = await createEngine(pkg);
   try {
     const pipeline = new Pipeline(createTokenizers(pkg), engine);
+    const model = `${pkg.manifest.name}@${pkg.manifest.version}`;
+    if (args.server) {
+      const rows = await benchServer(pipeline, { modelDir: args.model, n: args.n, seed: args.seed, warmup: args.warmup, steps: args.steps });
+      console.log(formatServerBench(rows));
+      if (args.json) await writeFile(args.json, `${JSON.stringify({ model, seed: args.seed, rows }, null, 2)}\n`);
+      return;
+    }
     const rows: BenchRow[] = [];
     for (const task of args.task ? [args.task] : TASKS) {
       const taskRows = await benchTask(pipeline, task, args.n, args.seed, args.warmup, args.steps);
@@ -151,7 +159,7 @@ async function main(): Promise<void> {
       console.log(formatBench(taskRows));
       console.log('');
     }
-    if (args.json) await writeFile(args.json, `${JSON.stringify({ model: `${pkg.manifest.name}@${pkg.manifest.version}`, seed: args.seed, rows }, null, 2)}\n`);
+    if (args.json) await writeFile(args.json, `${JSON.stringify({ model, seed: args.seed, rows }, null, 2)}\n`);
   } finally {
     await engine.close();
   }
