@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../functions/engine/engine.ts';
 import { Pipeline } from '../functions/pipeline/pipeline.ts';
-import { sample, type SampleProblem } from '../functions/sampler/sample.ts';
+import { sample } from '../functions/sampler/sample.ts';
 import { loadPackageDir } from '../functions/storage/package-files.ts';
 import { createTokenizers } from '../functions/tokenizers/model-tokenizers.ts';
 
@@ -26,27 +26,11 @@ const pkg = await loadPackageDir('models/shapes-tiny');
 const engine = await createEngine(pkg, { log: () => {} });
 afterAll(() => engine.close());
 const pipeline = new Pipeline(createTokenizers(pkg), engine);
-const manifest = pkg.manifest;
-const seg = manifest.model!.positions.segments;
 
 describe('golden traces of the reference sampler', () => {
   for (const trace of fixture.traces) {
     it(`${trace.task} ${trace.options.mode}: same tokens at every step`, async () => {
-      const length = manifest.limits[trace.task]!.answer;
-      const { special, text, image } = manifest.vocab;
-      const problem: SampleProblem = {
-        kind: trace.task === 'answer' ? 'text' : 'image',
-        grid: manifest.image.grid,
-        length,
-        prompts: [trace.prompt, trace.uncond].map((ids) => ({ ids, positions: pipeline.promptPositions(trace.task, ids.length) })),
-        answerPositions: Array.from({ length }, (_, i) => (trace.task === 'answer' ? seg.answer.start : seg.image.start) + i),
-        allowed: trace.task === 'answer' ? [[special.end, special.end + 1], [text.start, text.start + text.count]] : [[image.start, image.start + image.count]],
-      };
-      const it = sample(engine, {
-        maskId: special.mask, regId: special.reg, endId: special.end, padId: special.pad,
-        registers: manifest.model!.registers,
-        registerPositions: Array.from({ length: seg.registers.count }, (_, i) => seg.registers.start + i),
-      }, problem, {
+      const it = sample(engine, pipeline.samplerModel(), pipeline.problem(trace.task, trace.prompt, trace.uncond), {
         sampler: trace.options.mode, steps: trace.options.steps,
         schedule: { kind: trace.options.schedule, shift: trace.options.shift },
         temperature: 0, guidance: trace.options.guidance, seed: trace.options.seed, textBlock: trace.options.text_block,

@@ -10,7 +10,7 @@ import type { Manifest, ModelSpec, SamplingDefaults, TaskName } from '../core/ma
 import type { ModelTokenizers } from '../tokenizers/model-tokenizers.ts';
 import { buildPrompt, idsToCodes } from '../tokenizers/prompt-layout.ts';
 import type { AllowedIds } from '../sampler/choose.ts';
-import { sample, type Ablation, type SampleProblem, type SampleResult, type StepEvent } from '../sampler/sample.ts';
+import { sample, type Ablation, type SampleProblem, type SampleResult, type SamplerModel, type StepEvent } from '../sampler/sample.ts';
 import { PATCH_SIDE, PATCH_VALUES } from '../tokenizers/image-vq.ts';
 
 /** Knobs a request may set; anything left out comes from the manifest's sampling defaults. */
@@ -134,9 +134,7 @@ export class Pipeline {
   }
 
   private async *text(prompt: number[], options: GenerationOptions): AsyncGenerator<TextStep, TextResult, void> {
-    const { special, text } = this.manifest.vocab;
-    const allowed: AllowedIds = [[special.end, special.end + 1], [text.start, text.start + text.count]];
-    const run = this.run('answer', prompt, prompt, allowed, options);
+    const run = this.run('answer', prompt, prompt, options);
     let shown = '';
     for (;;) {
       const r = await run.next();
@@ -145,7 +143,7 @@ export class Pipeline {
         return { text: finalText, usage: r.value.usage };
       }
       const e = r.value;
-      const firstMasked = e.answer.indexOf(special.mask);
+      const firstMasked = e.answer.indexOf(this.manifest.vocab.special.mask);
       const text = this.tokenizers.text.decode(firstMasked < 0 ? e.answer : e.answer.slice(0, firstMasked));
       const delta = text.startsWith(shown) ? text.slice(shown.length) : text;
       shown = text;
@@ -154,10 +152,9 @@ export class Pipeline {
   }
 
   private async *image(task: 't2i' | 'edit', prompt: number[], uncond: number[], options: GenerationOptions): AsyncGenerator<ImageStep, ImageResult, void> {
-    const { image } = this.manifest.vocab;
     const every = options.previewEvery ?? 0;
     if (!Number.isInteger(every) || every < 0) throw new PipelineInputError(`preview_every must be a whole number >= 0, got ${every}`, 'preview_every');
-    const run = this.run(task, prompt, uncond, [[image.start, image.start + image.count]], options);
+    const run = this.run(task, prompt, uncond, options);
     for (;;) {
       const r = await run.next();
       if (r.done) {
@@ -216,12 +213,18 @@ export class Pipeline {
     return s;
   }
 
-  private async *run(task: TaskName, prompt: number[], uncond: number[], allowed: AllowedIds, options: GenerationOptions): AsyncGenerator<StepEvent, { result: SampleResult; usage: Usage }, void> {
-    const s = this.settings(task, options);
+  /**
+   * The token problem of a task: prompts (conditional, unconditional) with their position
+   * ids, the answer's positions and the ids it may hold.
+   */
+  problem(task: TaskName, prompt: readonly number[], uncond: readonly number[]): SampleProblem {
     const seg = this.model.positions.segments;
+    const { special, text, image } = this.manifest.vocab;
     const length = this.manifest.limits[task]?.answer ?? 0;
-    const block = s.defaults.block ?? 8;
-    const problem: SampleProblem = {
+    const allowed: AllowedIds = task === 'answer'
+      ? [[special.end, special.end + 1], [text.start, text.start + text.count]]
+      : [[image.start, image.start + image.count]];
+    return {
       kind: task === 'answer' ? 'text' : 'image',
       grid: this.manifest.image.grid,
       length,
@@ -229,6 +232,12 @@ export class Pipeline {
       answerPositions: Array.from({ length }, (_, i) => (task === 'answer' ? seg.answer.start : seg.image.start) + i),
       allowed,
     };
+  }
+
+  private async *run(task: TaskName, prompt: number[], uncond: number[], options: GenerationOptions): AsyncGenerator<StepEvent, { result: SampleResult; usage: Usage }, void> {
+    const s = this.settings(task, options);
+    const block = s.defaults.block ?? 8;
+    const problem = this.problem(task, prompt, uncond);
     const started = performance.now();
     const it = sample(this.denoiser, this.samplerModel(), problem, {
       sampler: s.sampler,
@@ -255,7 +264,8 @@ export class Pipeline {
     }
   }
 
-  private samplerModel() {
+  /** What the sampler needs to know about this model's tokens. */
+  samplerModel(): SamplerModel {
     const { special } = this.manifest.vocab;
     const reg = this.model.positions.segments.registers;
     return {
