@@ -70,6 +70,25 @@ describe('serverless.yml, packaged offline', () => {
     expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (resource('WorkerLambdaFunction').Properties.Timeout as number));
   });
 
+  it('queues batches on SQS and keeps them under jobs/ in the output bucket, for the API and the worker alike', () => {
+    for (const fn of ['ApiLambdaFunction', 'WorkerLambdaFunction']) {
+      const env = (resource(fn).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env.BATCH_QUEUE_URL, fn).toEqual({ Ref: 'BatchQueue' });
+      expect(env.JOB_STORE_URI, fn).toEqual({ 'Fn::Sub': 's3://${OutputBucket}/jobs/' });
+      expect(env.INPUT_URI, fn).toEqual({ 'Fn::Sub': 's3://${OutputBucket}/inbox/' });
+      expect(Number(env.JOB_MAX_ATTEMPTS), fn).toBe((resource('BatchQueue').Properties.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount);
+    }
+    const api = (resource('ApiLambdaFunction').Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(api.HOOK_SOURCES).toMatch(/^\{\{resolve:secretsmanager:.*:hook_sources\}\}$/);
+    const statements = (id: string) => (resource(id).Properties.Policies ?? []).flatMap((p) => p.PolicyDocument.Statement);
+    for (const role of ['ApiRole', 'WorkerRole']) {
+      expect(statements(role).find((s) => s.Sid === 'ReadWriteJobs')?.Resource, role).toEqual({ 'Fn::Sub': '${OutputBucket.Arn}/jobs/*' });
+    }
+    expect(statements('WorkerRole').find((s) => s.Sid === 'ReadInbox')?.Resource).toEqual({ 'Fn::Sub': '${OutputBucket.Arn}/inbox/*' });
+    // The worker sends webhook events and their retries to the queue it consumes.
+    expect(statements('WorkerRole').find((s) => s.Sid === 'ConsumeBatches')?.Action).toContain('sqs:SendMessage');
+  });
+
   it('encrypts every bucket and blocks public access to the model and output buckets', () => {
     const buckets = ofType('AWS::S3::Bucket');
     expect(buckets.map(([id]) => id)).toEqual(expect.arrayContaining(['ModelBucket', 'OutputBucket']));

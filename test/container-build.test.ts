@@ -7,11 +7,13 @@
  */
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FAKE_AWS_CREDENTIALS, startFakeSqs } from './support/fake-sqs.ts';
 import { startServer, stopServers } from './support/server.ts';
 
 let out: string;
@@ -106,12 +108,29 @@ describe('the compiled entry points (what the images run)', () => {
     );
   });
 
-  it('returns every SQS message from the worker stub, saying the worker is not implemented yet', async () => {
-    const { handler } = (await import(compiled('functions/handlers/lambda-worker.js'))) as {
-      handler: (event: unknown) => Promise<{ batchItemFailures: unknown[]; message: string }>;
-    };
-    const response = await handler({ Records: [{ messageId: 'm1' }, { messageId: 'm2' }] });
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }]);
-    expect(response.message).toMatch(/not implemented yet/);
+  it('answers an SQS event from the compiled Lambda worker, reporting the records to retry', async () => {
+    const sqs = await startFakeSqs();
+    const jobs = mkdtempSync(join(tmpdir(), 'worker-jobs-'));
+    try {
+      Object.assign(process.env, {
+        BATCH_QUEUE_URL: sqs.queueUrl,
+        JOB_STORE_URI: `file://${jobs}`,
+        AWS_ACCESS_KEY_ID: FAKE_AWS_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: FAKE_AWS_CREDENTIALS.secretAccessKey,
+      });
+      const { handler } = (await import(compiled('functions/handlers/lambda-worker.js'))) as {
+        handler: (event: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+      };
+      const record = (messageId: string, body: string) => ({ messageId, receiptHandle: `r-${messageId}`, body, attributes: { ApproximateReceiveCount: '1' } });
+      const response = await handler({
+        Records: [record('m1', JSON.stringify({ kind: 'item', batch: 'batch_unknown', index: 0 })), record('m2', 'not a job')],
+      });
+      // An item of an unknown batch is dropped (deleted); a message that is not a job is kept for the dead-letter queue.
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
+    } finally {
+      for (const name of ['BATCH_QUEUE_URL', 'JOB_STORE_URI', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete process.env[name];
+      await sqs.close();
+      rmSync(jobs, { recursive: true, force: true });
+    }
   });
 });

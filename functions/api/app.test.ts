@@ -17,6 +17,7 @@ const app = createApp({
 
 interface Document {
   openapi: string;
+  webhooks?: Record<string, unknown>;
   paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }; responses: Record<string, unknown> }>>;
   components: { schemas: Record<string, { required?: string[]; additionalProperties?: unknown; properties?: Record<string, unknown> }> };
 }
@@ -27,7 +28,20 @@ describe('the API description', () => {
     expect(res.status).toBe(200);
     const doc = (await res.json()) as Document;
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/v1/chat/completions', '/v1/images/edits', '/v1/images/generations', '/v1/models', '/v1/models/{model}']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/healthz',
+      '/v1/batches',
+      '/v1/batches/{id}',
+      '/v1/batches/{id}/cancel',
+      '/v1/chat/completions',
+      '/v1/hooks/{source}',
+      '/v1/images/edits',
+      '/v1/images/generations',
+      '/v1/models',
+      '/v1/models/{model}',
+    ]);
+    expect(Object.keys(doc.webhooks ?? {}).sort()).toEqual(['batch.completed', 'batch.failed', 'batch.item.completed']);
+    expect(Object.keys(doc.paths['/v1/hooks/{source}']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['201', '401', '422']));
     expect(Object.keys(doc.paths['/v1/images/edits']?.post?.requestBody?.content ?? {}).sort()).toEqual(['application/json', 'multipart/form-data']);
     expect(Object.keys(doc.paths['/v1/images/generations']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '401', '413', '415', '422', '429', '503']));
     const request = doc.components.schemas.ImageGenerationRequest;

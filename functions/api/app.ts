@@ -9,7 +9,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { HookSource } from '../core/config.ts';
+import type { StorageUri } from '../core/storage-uri.ts';
+import type { BatchService } from '../jobs/batches.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
+import { batchRoutes } from './batches.ts';
 import { answerChat } from './chat.ts';
 import { renderDocs } from './docs.ts';
 import { ApiError, errorResponse, fromZod, toApiError } from './errors.ts';
@@ -45,6 +49,12 @@ export interface AppDeps {
   readonly pingMs: number;
   /** Where server failures are reported (default console.error). */
   readonly log?: (line: string) => void;
+  /** Batch edits (functions/jobs); without them the batch routes answer 503. */
+  readonly batches?: BatchService;
+  /** Inbound webhook senders (HOOK_SOURCES) for `POST /v1/hooks/{source}`. */
+  readonly hookSources?: Readonly<Record<string, HookSource>>;
+  /** Where items given by key and S3-notified objects are read from (INPUT_URI). */
+  readonly inputUri?: StorageUri;
 }
 
 export const API_VERSION = '0.1.0';
@@ -64,7 +74,8 @@ const errors = (...statuses: number[]) =>
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed body (e.g. JSON that does not parse).',
   401: 'Missing or wrong API key (when the server has keys).',
-  404: 'Unknown model.',
+  404: 'Unknown model or batch.',
+  409: 'Conflict: an Idempotency-Key reused with a different request, or a batch that cannot change now.',
   413: 'Body over the limit (MAX_BODY_BYTES).',
   415: 'Unsupported content type.',
   422: 'The request parses but cannot be taken: wrong types, values out of range, an unknown field or word, an image that is not a usable PNG.',
@@ -163,13 +174,13 @@ const healthRoute = createRoute({
   responses: { 200: { description: 'Serving.', content: { 'application/json': { schema: Health } } }, ...errors(503) },
 });
 
-/** Bearer keys, compared by digest in constant time. */
+/** Bearer keys, compared by digest in constant time. Inbound webhooks (`/v1/hooks/*`) are signed instead. */
 function requireApiKey(keys: readonly string[]): MiddlewareHandler {
   const digest = (key: string) => createHash('sha256').update(key).digest();
   const accepted = keys.map(digest);
   const challenge = { 'WWW-Authenticate': 'Bearer' };
   return async (c, next) => {
-    if (accepted.length === 0) return next();
+    if (accepted.length === 0 || c.req.path.startsWith('/v1/hooks/')) return next();
     const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
     if (!match?.[1]) throw new ApiError(401, 'missing_api_key', 'an API key is required: send the header Authorization: Bearer <key>', null, challenge);
     const given = digest(match[1]);
@@ -233,6 +244,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     if (id !== model.id) throw new ApiError(404, 'model_not_found', `the model "${id}" does not exist on this server; it serves "${model.id}"`, 'model');
     return c.json(model, 200);
   });
+  batchRoutes(app, { batches: deps.batches, pipeline, hookSources: deps.hookSources ?? {}, inputUri: deps.inputUri ?? { scheme: 'file', path: '.cache/inputs' } }, errors);
   app.openapi(healthRoute, (c) => {
     if (runs.closed) throw new ApiError(503, 'shutting_down', 'the server is shutting down');
     return c.json({ status: 'ok' as const, model: { name: manifest.name, version: manifest.version } }, 200);
@@ -243,7 +255,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     info: {
       title: 'sparse-lavida',
       version: API_VERSION,
-      description: 'Masked discrete diffusion with the Sparse-LaViDa sampler: OpenAI-compatible image generation, edits and image questions, with previews streamed as Server-Sent Events. Errors: {"error":{"type","code","message","param"}}.',
+      description: 'Masked discrete diffusion with the Sparse-LaViDa sampler: OpenAI-compatible image generation, edits and image questions, with previews streamed as Server-Sent Events; batch edits in the background, created by API or by signed inbound webhooks, reported by signed outbound webhooks. Errors: {"error":{"type","code","message","param"}}.',
     },
   };
   app.doc31('/openapi.json', document);

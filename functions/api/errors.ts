@@ -4,6 +4,7 @@
  * has started, sent as its `error` event).
  *
  * Statuses: 400 malformed body, 401 missing/wrong API key, 404 unknown route or model,
+ * 409 an Idempotency-Key reused with another request or a batch that cannot change now,
  * 413 body over MAX_BODY_BYTES, 415 unsupported content type, 422 a request that parses but
  * cannot be taken (wrong types, out of range, unknown word, not a PNG, bad data URL),
  * 429 queue full (with Retry-After), 500 a bug, 503 shutting down or the engine stopped,
@@ -12,17 +13,21 @@
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { EngineError } from '../engine/errors.ts';
+import { BatchRequestError } from '../jobs/batches.ts';
+import { IdempotencyConflictError, ReplayedWebhookError } from '../jobs/job-store.ts';
+import { HookRejectedError } from '../jobs/webhooks-in.ts';
 import { PipelineInputError } from '../pipeline/pipeline.ts';
 import { ImageDecodeError } from '../tokenizers/png.ts';
 import { PromptTooLongError } from '../tokenizers/prompt-layout.ts';
 import { UnknownWordError } from '../tokenizers/text.ts';
 
-export type ErrorStatus = 400 | 401 | 404 | 413 | 415 | 422 | 429 | 500 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503 | 504;
 
 export type ErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
   | 'not_found_error'
+  | 'conflict_error'
   | 'rate_limit_error'
   | 'server_error'
   | 'service_unavailable_error'
@@ -32,6 +37,7 @@ const TYPES: Record<ErrorStatus, ErrorType> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
   404: 'not_found_error',
+  409: 'conflict_error',
   413: 'invalid_request_error',
   415: 'invalid_request_error',
   422: 'invalid_request_error',
@@ -85,6 +91,10 @@ export function toApiError(e: unknown): ApiError {
   if (e instanceof PromptTooLongError) return new ApiError(422, 'prompt_too_long', e.message);
   if (e instanceof PipelineInputError) return new ApiError(422, 'invalid_value', e.message, e.param);
   if (e instanceof ImageDecodeError) return new ApiError(422, e.code === 'not_png' ? 'invalid_image_format' : e.code === 'corrupt_png' ? 'invalid_image' : 'invalid_image_size', e.message, 'image');
+  if (e instanceof BatchRequestError) return new ApiError(422, e.code, e.message, e.param);
+  if (e instanceof IdempotencyConflictError) return new ApiError(409, 'idempotency_key_reused', e.message, 'Idempotency-Key');
+  if (e instanceof HookRejectedError) return new ApiError(401, 'invalid_webhook', e.message);
+  if (e instanceof ReplayedWebhookError) return new ApiError(401, 'webhook_replayed', `${e.message}; a webhook is taken once`);
   if (e instanceof EngineError && e.code === 'closed') return new ApiError(503, 'engine_unavailable', `the model is not available: ${e.message}`);
   return new ApiError(500, 'internal_error', 'the server failed while handling the request');
 }

@@ -7,6 +7,7 @@
  * Requests are strict: an unknown field is refused (422) rather than silently ignored.
  */
 import { z } from '@hono/zod-openapi';
+import { WEBHOOK_EVENTS, webhookSecretSchema } from '../core/config.ts';
 
 /** The only image size the shipped models make. */
 export const IMAGE_SIZE = '64x64';
@@ -263,3 +264,141 @@ export const ErrorResponse = z.object({ error: ErrorObject }).openapi('ErrorResp
 export const ErrorEvent = z
   .object({ type: z.literal('error'), error: ErrorObject })
   .openapi('ErrorEvent', { description: 'Sent as the `error` event when a stream fails after it started; the stream then ends.' });
+
+const BatchImage = z
+  .union([
+    z.string().min(1).openapi({ description: 'An http(s) URL the worker fetches (no redirects; private addresses refused unless IMAGE_URL_ALLOW_PRIVATE), a `data:image/png;base64,…` URL, or a PNG as base64.' }),
+    z.strictObject({ key: z.string().min(1).openapi({ description: 'A key of the input store (INPUT_URI), e.g. `inbox/cat.png`.', example: 'inbox/cat.png' }) }),
+  ])
+  .openapi('BatchImage', { description: 'The image to edit. Other sizes than 64x64 are center-cropped and resized. An image that cannot be read fails its item, not the batch.' });
+
+export const BatchItemRequest = z
+  .strictObject({
+    image: BatchImage,
+    instruction: z.string().trim().min(1, 'the instruction is empty').max(1000).openapi({
+      description: 'The edit, in the model\'s language; an instruction outside it fails its item (code `unknown_word`), not the batch.',
+      example: 'make the red circle blue',
+    }),
+  })
+  .openapi('BatchItemRequest');
+
+export const WebhookEventType = z.enum(WEBHOOK_EVENTS).openapi('WebhookEventType');
+
+export const BatchWebhookRequest = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/, error: 'webhook.url must be an http(s) URL' }).max(2048).openapi({ description: 'An http(s) URL; private and loopback addresses are refused unless WEBHOOK_ALLOW_PRIVATE.' }),
+    events: z.array(WebhookEventType).min(1).optional().openapi({ description: 'The events to send (default: all).' }),
+    secret: webhookSecretSchema.optional().openapi({
+      description: 'The `whsec_` secret to sign deliveries with (base64 of 24-64 bytes); one is generated, and returned once in the create response, when left out.',
+    }),
+  })
+  .openapi('BatchWebhookRequest');
+
+export const BatchCreateRequest = z
+  .strictObject({
+    items: z.array(BatchItemRequest).min(1, 'a batch needs at least one item'),
+    webhook: BatchWebhookRequest.optional(),
+    guidance_scale: z.number().optional().openapi({ description: 'Classifier-free guidance scale, 0..20.' }),
+    ...samplingFields(json),
+  })
+  .openapi('BatchCreateRequest', {
+    description: 'Edits to run in the background. `seed` (drawn when left out) seeds item i with seed + i, so an item that is redone makes the same image.',
+  });
+export type BatchCreateRequest = z.output<typeof BatchCreateRequest>;
+
+const ItemStatus = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
+const BatchStatus = z.enum(['queued', 'in_progress', 'completed', 'failed', 'cancelled']);
+
+export const BatchItem = z
+  .object({
+    index: z.number().int(),
+    status: ItemStatus,
+    instruction: z.string(),
+    attempts: z.number().int().openapi({ description: 'Deliveries of the item so far.' }),
+    error: z.object({ code: z.string().openapi({ example: 'unknown_word' }), message: z.string() }).nullable(),
+    result: z
+      .object({
+        key: z.string().openapi({ example: 'batch_k3v9q2m8x1c7r5t0w4y6z2b8/0.png' }),
+        uri: z.string().openapi({ description: 'Where the edited PNG is stored (OUTPUT_URI).', example: 's3://outputs-bucket/outputs/batch_k3v9q2m8x1c7r5t0w4y6z2b8/0.png' }),
+      })
+      .nullable(),
+    finished_at: z.number().int().nullable().openapi({ description: 'Unix seconds.' }),
+  })
+  .openapi('BatchItem');
+
+const RequestCounts = z
+  .object({
+    total: z.number().int(),
+    queued: z.number().int(),
+    running: z.number().int(),
+    completed: z.number().int(),
+    failed: z.number().int(),
+    cancelled: z.number().int(),
+  })
+  .openapi('BatchRequestCounts');
+
+const BatchWebhook = z.object({
+  url: z.string(),
+  events: z.array(WebhookEventType),
+  status: z.enum(['enabled', 'disabled']).openapi({ description: '`disabled` once the endpoint answered 410 Gone or its address was refused.' }),
+  disabled_reason: z.string().nullable(),
+});
+
+const batchFields = {
+  id: z.string().openapi({ example: 'batch_k3v9q2m8x1c7r5t0w4y6z2b8' }),
+  object: z.literal('batch'),
+  status: BatchStatus.openapi({ description: 'Open (`queued`, `in_progress`) until every item is final; then `completed` if any item was edited, `failed` if none was; `cancelled` after a cancel.' }),
+  source: z.string().openapi({ description: '`api`, or `hook:<source>` for a batch an inbound webhook created.' }),
+  created_at: z.number().int(),
+  finished_at: z.number().int().nullable(),
+  cancelled_at: z.number().int().nullable(),
+  request_counts: RequestCounts,
+  items: z.array(BatchItem),
+};
+
+export const Batch = z.object({ ...batchFields, webhook: BatchWebhook.nullable() }).openapi('Batch');
+
+export const BatchCreateResponse = z
+  .object({
+    ...batchFields,
+    webhook: BatchWebhook.extend({
+      secret: z.string().openapi({ description: 'The signing secret: returned here only (and to a retry with the same Idempotency-Key).' }),
+    }).nullable(),
+  })
+  .openapi('BatchCreateResponse');
+
+export const S3EventNotification = z
+  .object({
+    Records: z.array(
+      z.looseObject({
+        eventName: z.string().openapi({ example: 'ObjectCreated:Put' }),
+        s3: z.looseObject({
+          bucket: z.looseObject({ name: z.string().openapi({ example: 'outputs-bucket' }) }),
+          object: z.looseObject({ key: z.string().openapi({ description: 'URL-encoded, as S3 sends it.', example: 'inbox/recolor/cat.png' }) }),
+        }),
+      }),
+    ),
+  })
+  .openapi('S3EventNotification', {
+    description: 'An S3 event notification (as S3 sends it to SNS, SQS, Lambda or EventBridge; a relay signs it for this route). Each `ObjectCreated:*` record under INPUT_URI whose key matches one of the source\'s rules becomes an item with that rule\'s instruction; other records are ignored.',
+  });
+
+export const HookResponse = z
+  .object({
+    batch: Batch.nullable().openapi({ description: 'The batch created, or null when no record made an item.' }),
+    ignored: z.number().int().openapi({ description: 'S3 records that made no item.' }),
+  })
+  .openapi('HookResponse');
+
+const eventEnvelope = { timestamp: z.string().openapi({ description: 'When it happened (ISO 8601); the same on every delivery.' }) };
+const batchFinishedData = z.object({ batch_id: z.string(), status: BatchStatus, request_counts: RequestCounts, items: z.array(BatchItem) });
+
+export const WebhookEvent = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('batch.item.completed'), ...eventEnvelope, data: z.object({ batch_id: z.string(), item: BatchItem }) }).openapi('BatchItemCompletedEvent'),
+    z.object({ type: z.literal('batch.completed'), ...eventEnvelope, data: batchFinishedData }).openapi('BatchCompletedEvent'),
+    z.object({ type: z.literal('batch.failed'), ...eventEnvelope, data: batchFinishedData }).openapi('BatchFailedEvent'),
+  ])
+  .openapi('WebhookEvent', {
+    description: 'The body of an outbound webhook (Standard Webhooks): `batch.item.completed` for each item edited; `batch.completed` (every item final, at least one edited) or `batch.failed` (none edited).',
+  });

@@ -14,7 +14,37 @@ describe('configuration from the environment', () => {
       engineWorkers: 1,
       api: { concurrentRuns: 4, queuedRuns: 16, deadlineMs: 120_000, bodyLimitBytes: 4 * 1024 * 1024, pingMs: 15_000, shutdownGraceMs: 10_000 },
       s3: { region: 'us-east-1' },
+      jobs: {
+        queue: { kind: 'sqlite', dbPath: '.cache/jobs.db' },
+        inputUri: { scheme: 'file', path: '.cache/inputs' },
+        concurrency: 1,
+        visibilityTimeoutMs: 60_000,
+        maxAttempts: 5,
+        pollMs: 250,
+        maxItems: 1_000,
+        imageUrlAllowPrivate: false,
+      },
+      webhooks: { allowPrivate: false, retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000], timeoutMs: 15_000 },
+      hookSources: {},
     });
+  });
+
+  it('reads the batch settings: SQS with an object store, webhook schedule and flags, inbound sources', () => {
+    const config = loadConfig({
+      BATCH_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/batches',
+      JOB_STORE_URI: 's3://outputs-bucket/jobs/',
+      WEBHOOK_RETRY_SCHEDULE: '250ms, 2s,1m,1.5h',
+      WEBHOOK_ALLOW_PRIVATE: '1',
+      HOOK_SOURCES: JSON.stringify({ cms: { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } }),
+    });
+    expect(config.jobs.queue).toEqual({ kind: 'sqs', queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/batches', storeUri: { scheme: 's3', bucket: 'outputs-bucket', key: 'jobs/' } });
+    expect(config.webhooks).toMatchObject({ allowPrivate: true, retryScheduleMs: [250, 2_000, 60_000, 5_400_000] });
+    expect(config.hookSources.cms?.secret).toMatch(/^whsec_/);
+    expect(() => loadConfig({ BATCH_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q' })).toThrow(/JOB_STORE_URI/);
+    expect(() => loadConfig({ WEBHOOK_RETRY_SCHEDULE: '5 minutes' })).toThrow(/WEBHOOK_RETRY_SCHEDULE/);
+    expect(() => loadConfig({ HOOK_SOURCES: '{"cms":{"secret":"hunter2"}}' })).toThrow(/HOOK_SOURCES/);
+    expect(() => loadConfig({ HOOK_SOURCES: 'not json' })).toThrow(/must be JSON.*at HOOK_SOURCES/);
+    expect(() => loadConfig({ WEBHOOK_ALLOW_PRIVATE: 'sometimes' })).toThrow(/WEBHOOK_ALLOW_PRIVATE/);
   });
 
   it('reads the service limits', () => {

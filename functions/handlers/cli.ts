@@ -147,7 +147,7 @@ class Progress {
 }
 
 function summary(usage: Usage): string {
-  return `${usage.steps} steps in ${usage.seconds.toFixed(2)} s, ${usage.tokensIn} tokens pushed (${usage.sampler} sampler, seed ${usage.seed})`;
+  return `${usage.steps} step${usage.steps === 1 ? '' : 's'} in ${usage.seconds.toFixed(2)} s, ${usage.tokensIn} tokens pushed (${usage.sampler} sampler, seed ${usage.seed})`;
 }
 
 function generationOptions(args: Args): GenerationOptions {

@@ -1,21 +1,16 @@
 /**
- * The SQS-triggered batch worker (serverless.yml, `functionResponseType: ReportBatchItemFailures`).
- * Batch edits are issue 7; until they land, every message is reported as failed, so SQS
- * keeps it, retries it and finally moves it to the dead-letter queue: nothing is lost.
+ * The SQS-triggered batch worker on AWS Lambda (serverless.yml, `functionResponseType:
+ * ReportBatchItemFailures`): each message edits one item or delivers one webhook attempt
+ * (functions/jobs/worker.ts); failures are reported per message, so SQS retries only those
+ * and dead-letters a message after maxReceiveCount receives. The model loads during the
+ * function's init phase; a configuration that cannot start fails init with its reason.
  */
-import { z } from 'zod';
+import { sqsHandler } from '../jobs/sqs-handler.ts';
+import { isStartupError, startRuntime } from './runtime.ts';
 
-const sqsEventSchema = z.object({ Records: z.array(z.object({ messageId: z.string().min(1) })) });
+const runtime = await startRuntime(process.env, { log: (line) => console.log(line), noWorkerLoop: true }).catch((e: unknown) => {
+  if (isStartupError(e)) console.error(`sparse-lavida worker: ${e.message}`);
+  throw e;
+});
 
-export interface WorkerResponse {
-  readonly batchItemFailures: { readonly itemIdentifier: string }[];
-  readonly message: string;
-}
-
-const NOT_IMPLEMENTED = 'the batch worker is not implemented yet (issue 7): every message is returned to the queue for retry';
-
-export async function handler(event: unknown): Promise<WorkerResponse> {
-  const { Records } = sqsEventSchema.parse(event);
-  console.warn(`sparse-lavida worker: ${NOT_IMPLEMENTED} (${Records.length} messages)`);
-  return { batchItemFailures: Records.map((r) => ({ itemIdentifier: r.messageId })), message: NOT_IMPLEMENTED };
-}
+export const handler = sqsHandler(runtime.jobs.worker, runtime.jobs.queue, (line) => console.log(line));

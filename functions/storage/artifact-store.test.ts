@@ -72,3 +72,48 @@ describe('the artifact store on S3', () => {
     expect(await store.get('batch_3/0.png')).toBeUndefined();
   });
 });
+
+describe.each([
+  ['in a local folder', () => openArtifactStore({ scheme: 'file', path: tempDir('outputs-') }, s3.client)],
+  ['on S3', () => openArtifactStore({ scheme: 's3', bucket: 'outputs-bucket', key: `created-${Math.random().toString(36).slice(2)}/` }, s3.client)],
+])('create and list %s', (_, open) => {
+  it('creates a key once: a second create, with any bytes, leaves the first', async () => {
+    const store = open();
+    expect((await store.create('batch_4/0.png', png, 'image/png')).written).toBe(true);
+    expect((await store.create('batch_4/0.png', new Uint8Array([1]), 'image/png')).written).toBe(false);
+    expect(await store.get('batch_4/0.png')).toEqual(png);
+  });
+
+  it('lists the keys under a folder, at any depth, sorted', async () => {
+    const store = open();
+    for (const key of ['b/2.json', 'b/1.json', 'b/deep/3.json', 'c/4.json']) await store.put(key, png, 'application/json');
+    expect(await store.list('b/')).toEqual(['b/1.json', 'b/2.json', 'b/deep/3.json']);
+    expect(await store.list('nothing/')).toEqual([]);
+    await expect(store.list('b')).rejects.toThrow(ArtifactKeyError);
+  });
+});
+
+describe('create under concurrency', () => {
+  it('lets exactly one of concurrent creators write in a folder (a hard link either lands or finds the name taken)', async () => {
+    const store = openArtifactStore({ scheme: 'file', path: tempDir('outputs-') }, s3.client);
+    const writes = await Promise.all(Array.from({ length: 8 }, (_, i) => store.create('race/x.json', new Uint8Array([i]), 'application/json')));
+    expect(writes.filter((w) => w.written)).toHaveLength(1);
+    expect(await store.get('race/x.json')).toEqual(new Uint8Array([writes.findIndex((w) => w.written)]));
+  });
+
+  it('makes a conditional PUT on S3 (If-None-Match: *), which S3 refuses with 412 when the key exists', async () => {
+    const client = createS3Client({ region: 'us-east-1', endpoint: s3.endpoint }, S3RVER_CREDENTIALS);
+    const seen: unknown[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers?.['if-none-match'] !== undefined) seen.push(request.headers['if-none-match']);
+        return next(args);
+      },
+      { step: 'finalizeRequest' },
+    );
+    const store = openArtifactStore({ scheme: 's3', bucket: 'outputs-bucket', key: 'conditional/' }, client);
+    await store.create('a.json', png, 'application/json');
+    expect(seen).toEqual(['*']);
+  });
+});

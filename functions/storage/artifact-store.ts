@@ -3,12 +3,13 @@
  * under an S3 prefix. A key names one result (derived from the batch id and the item, see
  * `artifactKey`), so work that is retried writes to the same object; writing bytes that are
  * already there is a no-op (compared byte for byte, or on S3 by sha256). Local writes are
- * atomic renames.
+ * atomic renames. `create` writes only where nothing is stored yet (the first write wins),
+ * for results that must never be replaced and for records that may be made once.
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, paginateListObjectsV2, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { formatStorageUri, type StorageUri } from '../core/storage-uri.ts';
 import { isNotFound, s3Request, s3Uri } from './s3-client.ts';
 
@@ -21,8 +22,15 @@ export interface ArtifactWrite {
 
 export interface ArtifactStore {
   put(key: string, bytes: Uint8Array, contentType: string): Promise<ArtifactWrite>;
+  /**
+   * Writes only if nothing is stored under the key (`written: false` otherwise, whatever is
+   * there). Atomic in a folder (a hard link) and on S3 (a conditional PUT, If-None-Match: *).
+   */
+  create(key: string, bytes: Uint8Array, contentType: string): Promise<ArtifactWrite>;
   /** The stored bytes, or `undefined` when nothing is stored under the key. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /** The keys under a folder `prefix` (ending in `/`), at any depth, sorted. */
+  list(prefix: string): Promise<string[]>;
 }
 
 export class ArtifactKeyError extends Error {
@@ -85,11 +93,49 @@ function folderStore(root: string): ArtifactStore {
       }
       return { uri, written: true };
     },
+    async create(key, bytes) {
+      checkKey(key);
+      const path = join(root, key);
+      const uri = formatStorageUri({ scheme: 'file', path });
+      await mkdir(dirname(path), { recursive: true });
+      const temp = `${path}.partial-${process.pid}-${randomUUID().slice(0, 8)}`;
+      try {
+        await writeFile(temp, bytes);
+        // A hard link fails if the name exists: of concurrent creators, exactly one succeeds.
+        await link(temp, path);
+        return { uri, written: true };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return { uri, written: false };
+        throw e;
+      } finally {
+        await rm(temp, { force: true });
+      }
+    },
     async get(key) {
       checkKey(key);
       return read(join(root, key));
     },
+    async list(prefix) {
+      const folder = checkPrefix(prefix);
+      const base = join(root, folder);
+      const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return [];
+        throw e;
+      });
+      return entries
+        .filter((e) => e.isFile() && !e.name.includes('.partial-'))
+        .map((e) => `${folder}${relative(base, join(e.parentPath, e.name)).split(sep).join('/')}`)
+        .sort();
+    },
   };
+}
+
+/** A folder prefix `a/b/` (or `` for the root), checked like a key. */
+function checkPrefix(prefix: string): string {
+  if (prefix === '') return '';
+  if (!prefix.endsWith('/')) throw new ArtifactKeyError(`a listing prefix ends with "/", got "${prefix}"`);
+  checkKey(prefix.slice(0, -1));
+  return prefix;
 }
 
 /** Objects carry their sha256 as metadata, so an identical re-write is detected by a HEAD request. */
@@ -121,6 +167,51 @@ function bucketStore(s3: S3Client, bucket: string, prefix: string): ArtifactStor
         ),
       );
       return { uri, written: true };
+    },
+    async create(key, bytes, contentType) {
+      checkKey(key);
+      const objectKey = `${prefix}${key}`;
+      const uri = s3Uri(bucket, objectKey);
+      // The HEAD saves an upload in the common case; the conditional PUT settles races.
+      const head = await s3Request(uri, 'inspect', () =>
+        s3.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey })).catch((e: unknown) => {
+          if (isNotFound(e)) return undefined;
+          throw e;
+        }),
+      );
+      if (head !== undefined) return { uri, written: false };
+      const digest = createHash('sha256').update(bytes).digest();
+      return s3Request(uri, 'write', async () => {
+        try {
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: objectKey,
+              Body: bytes,
+              ContentType: contentType,
+              Metadata: { sha256: digest.toString('hex') },
+              ChecksumSHA256: digest.toString('base64'),
+              IfNoneMatch: '*',
+            }),
+          );
+          return { uri, written: true };
+        } catch (e) {
+          // 412: the object exists; 409: a concurrent conditional write is in progress.
+          const status = e instanceof S3ServiceException ? e.$metadata.httpStatusCode : undefined;
+          if (status === 412 || status === 409) return { uri, written: false };
+          throw e;
+        }
+      });
+    },
+    async list(folder) {
+      const from = `${prefix}${checkPrefix(folder)}`;
+      return s3Request(s3Uri(bucket, from), 'list', async () => {
+        const keys: string[] = [];
+        for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: from })) {
+          for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key.slice(prefix.length));
+        }
+        return keys.sort();
+      });
     },
     async get(key) {
       checkKey(key);

@@ -19,7 +19,10 @@ export {
   StreamError,
   UnprocessableEntityError,
   UnsupportedMediaTypeError,
+  WebhookVerificationError,
 } from './lib/errors.ts';
+export { type BatchWaitOptions } from './lib/batches.ts';
+export { verifyWebhook, type VerifyOptions, type WebhookHeaders } from './lib/webhooks.ts';
 export { Stream } from './lib/streaming.ts';
 export { imagePart, pngDataURL } from './lib/uploads.ts';
 export type * from './lib/types.ts';

@@ -6,6 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { createApp } from '../../functions/api/app.ts';
+import type { HookSource } from '../../functions/core/config.ts';
+import type { StorageUri } from '../../functions/core/storage-uri.ts';
+import type { BatchService } from '../../functions/jobs/batches.ts';
 import { Runs, type RunLimits } from '../../functions/api/runs.ts';
 import { createEngine, type Engine } from '../../functions/engine/engine.ts';
 import { Pipeline } from '../../functions/pipeline/pipeline.ts';
@@ -29,6 +32,9 @@ export interface ApiOptions {
   readonly apiKeys?: readonly string[];
   readonly bodyLimitBytes?: number;
   readonly pingMs?: number;
+  readonly batches?: BatchService;
+  readonly hookSources?: Record<string, HookSource>;
+  readonly inputUri?: StorageUri;
 }
 
 export interface ApiUnderTest {
@@ -50,6 +56,9 @@ export async function serveApi(model: ModelUnderTest, options: ApiOptions = {}):
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     pingMs: options.pingMs ?? 10_000,
     log: (line) => logged.push(line),
+    ...(options.batches ? { batches: options.batches } : {}),
+    ...(options.hookSources ? { hookSources: options.hookSources } : {}),
+    ...(options.inputUri ? { inputUri: options.inputUri } : {}),
   });
   const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => resolve({ server: s, port: info.port }));

@@ -58,7 +58,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorResponse"];
                     };
                 };
-                /** @description Unknown model. */
+                /** @description Unknown model or batch. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -186,7 +186,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorResponse"];
                     };
                 };
-                /** @description Unknown model. */
+                /** @description Unknown model or batch. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -313,7 +313,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorResponse"];
                     };
                 };
-                /** @description Unknown model. */
+                /** @description Unknown model or batch. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -468,7 +468,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorResponse"];
                     };
                 };
-                /** @description Unknown model. */
+                /** @description Unknown model or batch. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -481,6 +481,372 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a batch of edits, run in the background.
+         * @description Answers 201 with the batch (and, once, its webhook's secret). With an `Idempotency-Key`, a retry of the same request answers 200 with the same batch; the key with a different request is refused (409).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Makes retries safe: kept 24 hours per API key. */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BatchCreateRequest"];
+                };
+            };
+            responses: {
+                /** @description The batch this Idempotency-Key created before. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BatchCreateResponse"];
+                    };
+                };
+                /** @description The batch, queued. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BatchCreateResponse"];
+                    };
+                };
+                /** @description Malformed body (e.g. JSON that does not parse). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Missing or wrong API key (when the server has keys). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Conflict: an Idempotency-Key reused with a different request, or a batch that cannot change now. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Body over the limit (MAX_BODY_BYTES). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Unsupported content type. */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description The request parses but cannot be taken: wrong types, values out of range, an unknown field or word, an image that is not a usable PNG. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Shutting down, or the model is not available. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batches/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A batch: its status, and each item's status, error and result location. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The batch. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Batch"];
+                    };
+                };
+                /** @description Missing or wrong API key (when the server has keys). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Unknown model or batch. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Shutting down, or the model is not available. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batches/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a batch: items not started are cancelled; items being edited finish.
+         * @description Cancelling a cancelled batch answers it again; a batch that has finished cannot be cancelled (409).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The batch, cancelled. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Batch"];
+                    };
+                };
+                /** @description Missing or wrong API key (when the server has keys). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Unknown model or batch. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Conflict: an Idempotency-Key reused with a different request, or a batch that cannot change now. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Shutting down, or the model is not available. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/hooks/{source}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An inbound webhook that creates a batch (Standard Webhooks; no API key).
+         * @description Signed with the source's `whsec_` secret (HOOK_SOURCES) as Standard Webhooks prescribes; a bad signature, a timestamp more than 5 minutes off, or a webhook-id already received is refused (401) and creates nothing. A source without S3 rules sends a `BatchCreateRequest`; a source with them sends an `S3EventNotification`. The source's configured webhook receives the batch's events unless the request names its own.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The event's id: the same on every delivery of it; deduplicate on it. */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this delivery attempt. */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`, keyed by the base64-decoded secret after `whsec_`. */
+                    "webhook-signature": string;
+                };
+                path: {
+                    source: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["BatchCreateRequest"] | components["schemas"]["S3EventNotification"];
+                };
+            };
+            responses: {
+                /** @description Nothing to do: no record of the notification made an item. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HookResponse"];
+                    };
+                };
+                /** @description The batch created. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HookResponse"];
+                    };
+                };
+                /** @description Malformed body (e.g. JSON that does not parse). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Missing or wrong API key (when the server has keys). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Body over the limit (MAX_BODY_BYTES). */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description The request parses but cannot be taken: wrong types, values out of range, an unknown field or word, an image that is not a usable PNG. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+                /** @description Shutting down, or the model is not available. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorResponse"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -533,9 +899,254 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "batch.item.completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent to a batch's webhook: batch.item.completed.
+         * @description Standard Webhooks: verify the signature over the raw body before parsing (the SDK's `webhooks.verify`, or any Standard Webhooks library). Answer 2xx to acknowledge; 410 Gone disables the endpoint; anything else, a redirect or no answer within 15 s is retried on the schedule (WEBHOOK_RETRY_SCHEDULE) with the same webhook-id.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The event's id: the same on every delivery of it; deduplicate on it. */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this delivery attempt. */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`, keyed by the base64-decoded secret after `whsec_`. */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Received. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Gone: send nothing more to this endpoint. */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "batch.completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent to a batch's webhook: batch.completed.
+         * @description Standard Webhooks: verify the signature over the raw body before parsing (the SDK's `webhooks.verify`, or any Standard Webhooks library). Answer 2xx to acknowledge; 410 Gone disables the endpoint; anything else, a redirect or no answer within 15 s is retried on the schedule (WEBHOOK_RETRY_SCHEDULE) with the same webhook-id.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The event's id: the same on every delivery of it; deduplicate on it. */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this delivery attempt. */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`, keyed by the base64-decoded secret after `whsec_`. */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Received. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Gone: send nothing more to this endpoint. */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "batch.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sent to a batch's webhook: batch.failed.
+         * @description Standard Webhooks: verify the signature over the raw body before parsing (the SDK's `webhooks.verify`, or any Standard Webhooks library). Answer 2xx to acknowledge; 410 Gone disables the endpoint; anything else, a redirect or no answer within 15 s is retried on the schedule (WEBHOOK_RETRY_SCHEDULE) with the same webhook-id.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The event's id: the same on every delivery of it; deduplicate on it. */
+                    "webhook-id": string;
+                    /** @description Unix seconds of this delivery attempt. */
+                    "webhook-timestamp": string;
+                    /** @description `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`, keyed by the base64-decoded secret after `whsec_`. */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["WebhookEvent"];
+                };
+            };
+            responses: {
+                /** @description Received. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Gone: send nothing more to this endpoint. */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
+        /** @description The body of an outbound webhook (Standard Webhooks): `batch.item.completed` for each item edited; `batch.completed` (every item final, at least one edited) or `batch.failed` (none edited). */
+        WebhookEvent: components["schemas"]["BatchItemCompletedEvent"] | components["schemas"]["BatchCompletedEvent"] | components["schemas"]["BatchFailedEvent"];
+        BatchItemCompletedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "batch.item.completed";
+            /** @description When it happened (ISO 8601); the same on every delivery. */
+            timestamp: string;
+            data: {
+                batch_id: string;
+                item: components["schemas"]["BatchItem"];
+            };
+        };
+        BatchItem: {
+            index: number;
+            /** @enum {string} */
+            status: "queued" | "running" | "completed" | "failed" | "cancelled";
+            instruction: string;
+            /** @description Deliveries of the item so far. */
+            attempts: number;
+            error: {
+                /** @example unknown_word */
+                code: string;
+                message: string;
+            } | null;
+            result: {
+                /** @example batch_k3v9q2m8x1c7r5t0w4y6z2b8/0.png */
+                key: string;
+                /**
+                 * @description Where the edited PNG is stored (OUTPUT_URI).
+                 * @example s3://outputs-bucket/outputs/batch_k3v9q2m8x1c7r5t0w4y6z2b8/0.png
+                 */
+                uri: string;
+            } | null;
+            /** @description Unix seconds. */
+            finished_at: number | null;
+        };
+        BatchCompletedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "batch.completed";
+            /** @description When it happened (ISO 8601); the same on every delivery. */
+            timestamp: string;
+            data: {
+                batch_id: string;
+                /** @enum {string} */
+                status: "queued" | "in_progress" | "completed" | "failed" | "cancelled";
+                request_counts: components["schemas"]["BatchRequestCounts"];
+                items: components["schemas"]["BatchItem"][];
+            };
+        };
+        BatchRequestCounts: {
+            total: number;
+            queued: number;
+            running: number;
+            completed: number;
+            failed: number;
+            cancelled: number;
+        };
+        BatchFailedEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "batch.failed";
+            /** @description When it happened (ISO 8601); the same on every delivery. */
+            timestamp: string;
+            data: {
+                batch_id: string;
+                /** @enum {string} */
+                status: "queued" | "in_progress" | "completed" | "failed" | "cancelled";
+                request_counts: components["schemas"]["BatchRequestCounts"];
+                items: components["schemas"]["BatchItem"][];
+            };
+        };
         ImagesResponse: {
             created: number;
             data: {
@@ -992,6 +1603,150 @@ export interface components {
             owned_by: string;
             /** @description Extension: the model package version. */
             version: string;
+        };
+        BatchCreateResponse: {
+            /** @example batch_k3v9q2m8x1c7r5t0w4y6z2b8 */
+            id: string;
+            /** @enum {string} */
+            object: "batch";
+            /**
+             * @description Open (`queued`, `in_progress`) until every item is final; then `completed` if any item was edited, `failed` if none was; `cancelled` after a cancel.
+             * @enum {string}
+             */
+            status: "queued" | "in_progress" | "completed" | "failed" | "cancelled";
+            /** @description `api`, or `hook:<source>` for a batch an inbound webhook created. */
+            source: string;
+            created_at: number;
+            finished_at: number | null;
+            cancelled_at: number | null;
+            request_counts: components["schemas"]["BatchRequestCounts"];
+            items: components["schemas"]["BatchItem"][];
+            webhook: {
+                url: string;
+                events: components["schemas"]["WebhookEventType"][];
+                /**
+                 * @description `disabled` once the endpoint answered 410 Gone or its address was refused.
+                 * @enum {string}
+                 */
+                status: "enabled" | "disabled";
+                disabled_reason: string | null;
+                /** @description The signing secret: returned here only (and to a retry with the same Idempotency-Key). */
+                secret: string;
+            } | null;
+        };
+        /** @enum {string} */
+        WebhookEventType: "batch.item.completed" | "batch.completed" | "batch.failed";
+        /** @description Edits to run in the background. `seed` (drawn when left out) seeds item i with seed + i, so an item that is redone makes the same image. */
+        BatchCreateRequest: {
+            items: components["schemas"]["BatchItemRequest"][];
+            webhook?: components["schemas"]["BatchWebhookRequest"];
+            /** @description Classifier-free guidance scale, 0..20. */
+            guidance_scale?: number;
+            /**
+             * @description Extension: denoising steps (1 up to the answer length; the model default otherwise).
+             * @example 20
+             */
+            steps?: number;
+            /**
+             * @description Extension: random seed, 0..4294967295 (drawn and reported when left out).
+             * @example 1
+             */
+            seed?: number;
+            /**
+             * @description Extension: the Sparse-LaViDa sampler (default) or the dense baseline.
+             * @enum {string}
+             */
+            sampler?: "sparse" | "dense";
+            /** @description Extension: sampling temperature, 0..10; 0 is greedy. */
+            temperature?: number;
+        };
+        BatchItemRequest: {
+            image: components["schemas"]["BatchImage"];
+            /**
+             * @description The edit, in the model's language; an instruction outside it fails its item (code `unknown_word`), not the batch.
+             * @example make the red circle blue
+             */
+            instruction: string;
+        };
+        /** @description The image to edit. Other sizes than 64x64 are center-cropped and resized. An image that cannot be read fails its item, not the batch. */
+        BatchImage: string | {
+            /**
+             * @description A key of the input store (INPUT_URI), e.g. `inbox/cat.png`.
+             * @example inbox/cat.png
+             */
+            key: string;
+        };
+        BatchWebhookRequest: {
+            /**
+             * Format: uri
+             * @description An http(s) URL; private and loopback addresses are refused unless WEBHOOK_ALLOW_PRIVATE.
+             */
+            url: string;
+            /** @description The events to send (default: all). */
+            events?: components["schemas"]["WebhookEventType"][];
+            /** @description The `whsec_` secret to sign deliveries with (base64 of 24-64 bytes); one is generated, and returned once in the create response, when left out. */
+            secret?: string;
+        };
+        Batch: {
+            /** @example batch_k3v9q2m8x1c7r5t0w4y6z2b8 */
+            id: string;
+            /** @enum {string} */
+            object: "batch";
+            /**
+             * @description Open (`queued`, `in_progress`) until every item is final; then `completed` if any item was edited, `failed` if none was; `cancelled` after a cancel.
+             * @enum {string}
+             */
+            status: "queued" | "in_progress" | "completed" | "failed" | "cancelled";
+            /** @description `api`, or `hook:<source>` for a batch an inbound webhook created. */
+            source: string;
+            created_at: number;
+            finished_at: number | null;
+            cancelled_at: number | null;
+            request_counts: components["schemas"]["BatchRequestCounts"];
+            items: components["schemas"]["BatchItem"][];
+            webhook: {
+                url: string;
+                events: components["schemas"]["WebhookEventType"][];
+                /**
+                 * @description `disabled` once the endpoint answered 410 Gone or its address was refused.
+                 * @enum {string}
+                 */
+                status: "enabled" | "disabled";
+                disabled_reason: string | null;
+            } | null;
+        };
+        HookResponse: {
+            batch: components["schemas"]["Batch"] & (Record<string, never> | null);
+            /** @description S3 records that made no item. */
+            ignored: number;
+        };
+        /** @description An S3 event notification (as S3 sends it to SNS, SQS, Lambda or EventBridge; a relay signs it for this route). Each `ObjectCreated:*` record under INPUT_URI whose key matches one of the source's rules becomes an item with that rule's instruction; other records are ignored. */
+        S3EventNotification: {
+            Records: ({
+                /** @example ObjectCreated:Put */
+                eventName: string;
+                s3: {
+                    bucket: {
+                        /** @example outputs-bucket */
+                        name: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    object: {
+                        /**
+                         * @description URL-encoded, as S3 sends it.
+                         * @example inbox/recolor/cat.png
+                         */
+                        key: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                } & {
+                    [key: string]: unknown;
+                };
+            } & {
+                [key: string]: unknown;
+            })[];
         };
         Health: {
             /** @enum {string} */

@@ -3,12 +3,14 @@
  * headers (auth, Idempotency-Key on POST), a timeout per attempt, the caller's AbortSignal,
  * retries with backoff, answers turned into JSON, a {@link Stream}, or a typed error.
  */
+import { Batches } from './batches.ts';
 import { Chat } from './chat.ts';
 import { APIConnectionError, APIError, APITimeoutError, APIUserAbortError, SparseLavidaError } from './errors.ts';
 import { Images } from './images.ts';
 import { Models } from './models.ts';
 import { isRetryableStatus, retryDelayMs, sleep } from './retries.ts';
 import { Stream } from './streaming.ts';
+import { Webhooks } from './webhooks.ts';
 
 export interface ClientOptions {
   /** The server's root URL (routes are under `/v1`); default `SPARSE_LAVIDA_BASE_URL`, else http://127.0.0.1:8787. */
@@ -67,6 +69,8 @@ export class SparseLavida {
   readonly images: Images = new Images(this);
   readonly chat: Chat = new Chat(this);
   readonly models: Models = new Models(this);
+  readonly batches: Batches = new Batches(this);
+  readonly webhooks: Webhooks = new Webhooks();
 
   constructor(options: ClientOptions = {}) {
     this.baseURL = (options.baseURL ?? env('SPARSE_LAVIDA_BASE_URL') ?? DEFAULT_BASE_URL).replace(/\/+$/, '');

@@ -127,6 +127,11 @@ export class APIUserAbortError extends SparseLavidaError {
   }
 }
 
+/** A webhook delivery that does not verify (bad or missing signature, stale timestamp): do not trust it. */
+export class WebhookVerificationError extends SparseLavidaError {
+  override readonly name = 'WebhookVerificationError';
+}
+
 type APIErrorClass = new (status: number | undefined, error: ErrorObject | undefined, message: string | undefined, headers: Headers | undefined) => APIError;
 
 const STATUS_CLASSES: Partial<Record<number, APIErrorClass>> = {

@@ -28,6 +28,14 @@ export type ChatMessage = Schemas['ChatMessage'];
 export type ChatTextPart = Schemas['ChatTextPart'];
 export type ChatImagePart = Schemas['ChatImagePart'];
 
+export type Batch = Schemas['Batch'];
+export type BatchItem = Schemas['BatchItem'];
+export type BatchCreateResponse = Schemas['BatchCreateResponse'];
+export type BatchCreateParams = Schemas['BatchCreateRequest'];
+export type BatchItemParams = Schemas['BatchItemRequest'];
+export type WebhookEvent = Schemas['WebhookEvent'];
+export type WebhookEventType = Schemas['WebhookEventType'];
+
 export type Model = Schemas['Model'];
 export type ModelList = Schemas['ModelList'];
 
