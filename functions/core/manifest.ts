@@ -53,9 +53,13 @@ const modelSchema = z
   .strict();
 
 /**
- * Per-task sampling defaults. Image schedule (LaViDa-O): s(t) = shift*t / (1 + (shift-1)*t),
- * differenced, at least one token per step. `guidance` is the classifier-free guidance
- * scale (1 = off). `block`: semi-autoregressive text block length (text answers).
+ * Per-task sampling defaults. Image schedule (LaViDa-O, DESIGN.md section 1): with t the
+ * mask ratio running from 1 to 0, the fraction still masked after step k of S is
+ * s(1 - k/S), s(t) = shift*t / (1 + (shift-1)*t); per-step counts are its differences, at
+ * least one per step. shift > 1 decodes few tokens early and many late. `guidance` is the
+ * classifier-free guidance scale (1 = off; logits = uncond + guidance * (cond - uncond)),
+ * the unconditional prompt being the task prompt without its text. `block`:
+ * semi-autoregressive text block length (text answers).
  */
 const samplingSchema = z
   .object({

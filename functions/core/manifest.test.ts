@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { manifestSchema } from './manifest.ts';
+
+const shipped = JSON.parse(readFileSync(new URL('../../models/shapes-tiny/manifest.json', import.meta.url), 'utf8'));
+
+function issues(m: unknown): string[] {
+  const r = manifestSchema.safeParse(m);
+  return r.success ? [] : r.error.issues.map((i) => i.message);
+}
+
+describe('the manifest schema', () => {
+  it('accepts the shipped manifest with its model and sampling sections', () => {
+    const m = manifestSchema.parse(shipped);
+    expect(m.model?.file).toBe('denoiser.onnx');
+    expect(Object.keys(m.sampling ?? {}).sort()).toEqual(['answer', 'edit', 't2i']);
+  });
+
+  it('refuses a model file that the manifest does not list', () => {
+    expect(issues({ ...shipped, model: { ...shipped.model, file: 'other.onnx' } })).toContain('other.onnx is not listed in files');
+  });
+
+  it('refuses a register count that differs from the register positions', () => {
+    expect(issues({ ...shipped, model: { ...shipped.model, registers: shipped.model.registers + 1 } })).toContain(
+      'registers must equal positions.segments.registers.count',
+    );
+  });
+
+  it('refuses a position segment that ends past the position table', () => {
+    const positions = { ...shipped.model.positions, size: shipped.model.positions.size - 1 };
+    expect(issues({ ...shipped, model: { ...shipped.model, positions } })).toContain('a position segment ends past positions.size');
+  });
+
+  it('refuses sampling defaults without a step count', () => {
+    const { steps: _steps, ...t2i } = shipped.sampling.t2i;
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i } }).length).toBeGreaterThan(0);
+  });
+});
