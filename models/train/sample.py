@@ -296,23 +296,27 @@ def _npm_eval(args: List[str]) -> str:
     return out.stdout
 
 
-def _load(checkpoint: str, manifest_path: str) -> Tuple[Denoiser, Sampler]:
+def _load(checkpoint: str, manifest_path: str) -> Tuple[Denoiser, Sampler, dict]:
     model, _ = load_checkpoint(checkpoint)
     with open(manifest_path) as f:
         manifest = json.load(f)
-    return model, Sampler(model, manifest['vocab'])
+    return model, Sampler(model, manifest['vocab']), manifest.get('sampling', {})
 
 
-def _options(a: argparse.Namespace, task: str, seed: int) -> SampleOptions:
-    steps = a.text_steps if task == 'answer' else a.steps
-    guidance = 1.0 if task == 'answer' else a.guidance
-    return SampleOptions(mode=a.sampler, steps=steps, schedule=a.schedule, shift=a.shift, temperature=a.temperature,
-                         guidance=guidance, seed=seed, text_block=a.text_block, registers=a.registers)
+def _options(a: argparse.Namespace, task: str, seed: int, defaults: dict) -> SampleOptions:
+    """Command-line values over the manifest's per-task sampling defaults (as the engine does)."""
+    d = defaults.get(task, {})
+    pick = lambda value, key, fallback: value if value is not None else d.get(key, fallback)  # noqa: E731
+    steps = pick(a.text_steps if task == 'answer' else a.steps, 'steps', 16)
+    guidance = 1.0 if task == 'answer' else pick(a.guidance, 'guidance', 1.0)
+    return SampleOptions(mode=a.sampler, steps=steps, schedule=a.schedule, shift=pick(a.shift, 'shift', 3.0),
+                         temperature=pick(a.temperature, 'temperature', 1.0), guidance=guidance, seed=seed,
+                         text_block=pick(a.text_block, 'block', 8), registers=a.registers)
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
     torch.set_num_threads(a.threads)
-    _, sampler = _load(a.checkpoint, a.manifest)
+    _, sampler, defaults = _load(a.checkpoint, a.manifest)
     tmp = tempfile.mkdtemp(prefix='sample-eval-')
     cases_file = a.cases or os.path.join(tmp, 'cases.jsonl')
     if not a.cases:
@@ -326,7 +330,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
     with open(cases_file) as f, open(outputs_file, 'w') as out:
         lines = [json.loads(l) for l in f if l.strip()]
         for line in lines:
-            res = sampler.sample(line['task'], line['prompt'], line['uncond'], _options(a, line['task'], line['seed']))
+            res = sampler.sample(line['task'], line['prompt'], line['uncond'], _options(a, line['task'], line['seed'], defaults))
             tokens += res.tokens_in
             out.write(json.dumps({'index': line['index'], 'seed': line['seed'], 'case': line['case'], 'output': res.answer}) + '\n')
     elapsed = time.time() - started
@@ -356,7 +360,7 @@ GOLDEN_CASES = [
 
 def cmd_golden(a: argparse.Namespace) -> None:
     """Writes the golden traces: exact tokens per step at temperature 0, dense and sparse."""
-    _, sampler = _load(a.checkpoint, a.manifest)
+    _, sampler, _ = _load(a.checkpoint, a.manifest)
     tmp = tempfile.mkdtemp(prefix='golden-')
     cases_in = os.path.join(tmp, 'cases.jsonl')
     with open(cases_in, 'w') as f:
@@ -393,25 +397,25 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         s = sub.add_parser(name)
         s.add_argument('--checkpoint', required=True)
         s.add_argument('--manifest', default=os.path.join(repo_root(), 'models', 'shapes-tiny', 'manifest.json'))
-        s.add_argument('--steps', type=int, default=16, help='image steps (t2i, edit)')
-        s.add_argument('--text-steps', type=int, default=16, help='answer steps (a multiple of the text blocks)')
-        s.add_argument('--guidance', type=float, default=1.0)
+        s.add_argument('--steps', type=int, default=None, help='image steps (t2i, edit); default: the manifest\'s')
+        s.add_argument('--text-steps', type=int, default=None, help='answer steps (a multiple of the text blocks)')
+        s.add_argument('--guidance', type=float, default=None)
         s.add_argument('--seed', type=int, default=0)
     e = sub.choices['eval']
     e.add_argument('--sampler', choices=('dense', 'sparse'), default='sparse')
     e.add_argument('--n', type=int, default=60, help='cases per task')
     e.add_argument('--task', choices=('t2i', 'edit', 'answer'))
     e.add_argument('--schedule', choices=('shift', 'cosine'), default='shift')
-    e.add_argument('--shift', type=float, default=3.0)
-    e.add_argument('--temperature', type=float, default=1.0)
-    e.add_argument('--text-block', type=int, default=8)
+    e.add_argument('--shift', type=float, default=None)
+    e.add_argument('--temperature', type=float, default=None)
+    e.add_argument('--text-block', type=int, default=None)
     e.add_argument('--registers', type=int, default=None, help='registers fed per sparse step (0 = ablation)')
     e.add_argument('--threads', type=int, default=2)
     e.add_argument('--cases', help='tokenized cases from `npm run eval -- --export` (skips the export)')
     e.add_argument('--outputs', help='where to write the outputs (default: a temp file)')
     e.add_argument('--json')
     g = sub.choices['golden']
-    g.set_defaults(guidance=2.0)
+    g.set_defaults(guidance=2.0, steps=16, text_steps=16)
     g.add_argument('--out', default=os.path.join(repo_root(), 'test', 'fixtures', 'golden-traces.json'))
     a = p.parse_args(argv)
     if a.cmd == 'eval':
