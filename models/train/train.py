@@ -300,9 +300,12 @@ def main(argv=None) -> None:
     step, elapsed_before, tokens = 0, 0.0, 0
     if ckpt is not None:
         model.load_state_dict(ckpt['model'])
-        opt.load_state_dict(ckpt['optimizer'])
-        rng.bit_generator.state = ckpt['rng']
-        torch.set_rng_state(ckpt['torch_rng'])
+        # A weights-only checkpoint (models/train/checkpoints/, committed so training can go
+        # on in a later sitting) starts a fresh optimizer and generators.
+        if 'optimizer' in ckpt:
+            opt.load_state_dict(ckpt['optimizer'])
+            rng.bit_generator.state = ckpt['rng']
+            torch.set_rng_state(ckpt['torch_rng'])
         step, elapsed_before, tokens = ckpt['step'], ckpt['elapsed'], ckpt.get('tokens', 0)
         log_line(log_path, f'resumed from {ckpt_path} at step {step} ({elapsed_before / 60:.1f} min trained)')
     log_line(log_path, f'config {json.dumps(cfg.to_dict())} params {n_params(model)} args {json.dumps(vars(args))}')
