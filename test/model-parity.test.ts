@@ -3,38 +3,13 @@
  * the same inputs (fixture written by models/train/parity.py): a dense call with an empty
  * cache and a padded second row, and a sparse step against a prefilled cache.
  */
-import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { loadPackageDir } from '../functions/storage/package-files.ts';
+import { maxAbsDiff, ortFeeds, parityFixture as fixture } from './support/parity.ts';
 
-interface Flat {
-  dims: number[];
-  data: number[];
-}
-interface Call {
-  inputs: Record<string, Flat>;
-  outputs: Record<string, Flat>;
-}
-const fixture = JSON.parse(readFileSync('test/fixtures/denoiser-parity.json', 'utf8')) as { dense: Call; sparse: Call };
 const pkg = await loadPackageDir('models/shapes-tiny');
 const session = await ort.InferenceSession.create(pkg.file('denoiser.onnx'), { intraOpNumThreads: 1 });
-
-function feeds(call: Call): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
-  for (const [name, { dims, data }] of Object.entries(call.inputs)) {
-    out[name] = name.endsWith('_ids')
-      ? new ort.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), dims)
-      : new ort.Tensor('float32', Float32Array.from(data), dims);
-  }
-  return out;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
 
 describe('denoiser.onnx under onnxruntime-node', () => {
   it('declares the contract inputs and outputs', () => {
@@ -49,7 +24,7 @@ describe('denoiser.onnx under onnxruntime-node', () => {
   for (const kind of ['dense', 'sparse'] as const) {
     it(`matches PyTorch within 1e-4 on a ${kind} call`, async () => {
       const call = fixture[kind];
-      const results = await session.run(feeds(call));
+      const results = await session.run(ortFeeds(call));
       for (const [name, expected] of Object.entries(call.outputs)) {
         const got = results[name];
         expect(got, name).toBeDefined();

@@ -10,32 +10,24 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ForwardInput, ForwardOutput, KvCache } from '../core/denoiser.ts';
 import { loadPackageDir, PackageError, type LoadedPackage } from '../storage/package-files.ts';
 import { removeTempDirs, SHIPPED, tempDir } from '../../test/support/packages.ts';
+import { maxAbsDiff, ortFeeds, parityFixture as fixture, type FlatTensor, type ParityCall } from '../../test/support/parity.ts';
 import { createEngine, loadEngine, type Engine } from './engine.ts';
 import { EngineError } from './errors.ts';
 
-interface Flat {
-  dims: number[];
-  data: number[];
-}
-interface Call {
-  inputs: Record<string, Flat>;
-  outputs: Record<string, Flat>;
-}
-const fixture = JSON.parse(readFileSync('test/fixtures/denoiser-parity.json', 'utf8')) as { dense: Call; sparse: Call };
 const pkg = await loadPackageDir(SHIPPED);
 const model = pkg.manifest.model!;
 const special = pkg.manifest.vocab.special;
 const segments = model.positions.segments;
 const MASK = model.maskValue;
 
-function flat(call: Call, name: string): Flat {
+function flat(call: ParityCall, name: string): FlatTensor {
   const f = call.inputs[name];
   if (!f) throw new Error(`fixture lacks ${name}`);
   return f;
 }
 
 /** A Denoiser input from a parity fixture call ([B,1,N,C+N] bias is [B,N,C+N] row-major). */
-function fixtureInput(call: Call, cache?: KvCache): ForwardInput {
+function fixtureInput(call: ParityCall, cache?: KvCache): ForwardInput {
   const [batch = 0, length = 0] = flat(call, 'input_ids').dims;
   return {
     batch,
@@ -48,12 +40,6 @@ function fixtureInput(call: Call, cache?: KvCache): ForwardInput {
   };
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
 
 /**
  * The step-causal bias (DESIGN.md section 1) of queries in `queryBlocks` over keys in
@@ -106,17 +92,9 @@ describe('forward passes match onnxruntime run directly', () => {
   });
   afterAll(() => session.release());
 
-  function directFeeds(call: Call): Record<string, ort.Tensor> {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, { dims, data }] of Object.entries(call.inputs)) {
-      feeds[name] = name.endsWith('_ids') ? new ort.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), dims) : new ort.Tensor('float32', Float32Array.from(data), dims);
-    }
-    return feeds;
-  }
-
   it('a dense call of two rows (one padded) equals the direct run and the PyTorch fixture within 1e-4', async () => {
     const out = await engine.forward(fixtureInput(fixture.dense));
-    const direct = await session.run(directFeeds(fixture.dense));
+    const direct = await session.run(ortFeeds(fixture.dense));
     expect(out.vocab).toBe(pkg.manifest.vocab.size);
     expect(maxAbsDiff(out.logits, direct.logits?.data as Float32Array)).toBeLessThan(1e-4);
     expect(maxAbsDiff(out.logits, fixture.dense.outputs.logits?.data ?? [])).toBeLessThan(1e-4);
@@ -147,7 +125,7 @@ describe('forward passes match onnxruntime run directly', () => {
     });
     expect(cache.length).toBe(flat(fixture.sparse, 'past_key_0').dims[2]);
     const out = await engine.forward(fixtureInput(fixture.sparse, cache));
-    const direct = await session.run(directFeeds(fixture.sparse));
+    const direct = await session.run(ortFeeds(fixture.sparse));
     expect(maxAbsDiff(out.logits, fixture.sparse.outputs.logits?.data ?? [])).toBeLessThan(1e-4);
     expect(maxAbsDiff(out.logits, direct.logits?.data as Float32Array)).toBeLessThan(1e-4);
     cache.dispose();

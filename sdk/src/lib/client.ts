@@ -102,14 +102,7 @@ export class SparseLavida {
   /** Any request answered with JSON. */
   request<T>(request: APIRequest): Promise<T> {
     return this.send(request, false, async (response, attempt) => {
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (e) {
-        throw attempt.failure(e);
-      } finally {
-        attempt.close();
-      }
+      const text = await attempt.readText(response);
       const body = parseBody(text);
       if (body === undefined) throw new SparseLavidaError(`${request.method} ${request.path} answered ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`);
       return body as T;
@@ -139,14 +132,7 @@ export class SparseLavida {
       }
       if (response.ok) return read(response, attempt);
 
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (e) {
-        throw attempt.failure(e);
-      } finally {
-        attempt.close();
-      }
+      const text = await attempt.readText(response);
       if (retry < maxRetries && isRetryableStatus(response.status)) {
         await this.pause(retryDelayMs(retry, response.headers), options.signal);
         continue;
@@ -200,6 +186,17 @@ class Attempt {
   close(): void {
     this.stopTimer();
     this.signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  /** Reads the whole body, ending the attempt; a failure while reading means what `failure` says. */
+  async readText(response: Response): Promise<string> {
+    try {
+      return await response.text();
+    } catch (e) {
+      throw this.failure(e);
+    } finally {
+      this.close();
+    }
   }
 
   /** What a failure during this attempt means to the caller. */
