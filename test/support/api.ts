@@ -96,6 +96,8 @@ export async function readSse(res: Response, options: { stopAfter?: (e: SseEvent
   let stop = false;
   const parser = createParser({
     onEvent: (m: EventSourceMessage) => {
+      // One network chunk may carry several events; a reader that stopped reads no further.
+      if (stop) return;
       const e = { event: m.event, id: m.id, data: m.data };
       events.push(e);
       if (options.stopAfter?.(e)) stop = true;
