@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeTempDirs, tempDir } from '../test/support/packages.ts';
+import { queueDeliveries } from '../functions/jobs/worker.ts';
 
 interface Resource {
   Type: string;
@@ -66,7 +67,7 @@ describe('serverless.yml, packaged offline', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     const queue = resource('BatchQueue').Properties;
-    expect(queue.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': ['BatchDeadLetterQueue', 'Arn'] }, maxReceiveCount: 5 });
+    expect(queue.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': ['BatchDeadLetterQueue', 'Arn'] }, maxReceiveCount: 6 });
     expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (resource('WorkerLambdaFunction').Properties.Timeout as number));
   });
 
@@ -76,7 +77,7 @@ describe('serverless.yml, packaged offline', () => {
       expect(env.BATCH_QUEUE_URL, fn).toEqual({ Ref: 'BatchQueue' });
       expect(env.JOB_STORE_URI, fn).toEqual({ 'Fn::Sub': 's3://${OutputBucket}/jobs/' });
       expect(env.INPUT_URI, fn).toEqual({ 'Fn::Sub': 's3://${OutputBucket}/inbox/' });
-      expect(Number(env.JOB_MAX_ATTEMPTS), fn).toBe((resource('BatchQueue').Properties.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount);
+      expect(queueDeliveries(Number(env.JOB_MAX_ATTEMPTS)), fn).toBe((resource('BatchQueue').Properties.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount);
     }
     const api = (resource('ApiLambdaFunction').Properties.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(api.HOOK_SOURCES).toMatch(/^\{\{resolve:secretsmanager:.*:hook_sources\}\}$/);

@@ -207,6 +207,29 @@ describe('POST /v1/batches', () => {
   });
 });
 
+describe('a worker that dies during every attempt', () => {
+  it('records the item as failed on the delivery after its last attempt, instead of leaving it running', async () => {
+    const { jobs, api } = await setup({ maxAttempts: 2, visibilityTimeoutMs: 50 });
+    await jobs.loop.stop(10_000);
+    const created = await call(api, 'POST', '/v1/batches', { items: [{ image: PNG, instruction: 'make the red circle blue' }], steps: 2 });
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      // What a worker does before it edits; then it is killed and its lease runs out.
+      const [m] = await jobs.queue.receive(1);
+      expect(m?.attempts).toBe(attempt);
+      await jobs.store.startItem(created.json.id, 0, attempt);
+      expect((await call(api, 'GET', `/v1/batches/${created.json.id}`)).json.items[0].status).toBe('running');
+      await new Promise((r) => setTimeout(r, 80));
+    }
+    jobs.loop.start();
+    const batch = await finished(api, created.json.id);
+    expect(batch.status).toBe('failed');
+    expect(batch.items[0]).toMatchObject({ status: 'failed', error: { code: 'attempts_exhausted', message: expect.stringMatching(/2 attempts.*stopped before it finished/) } });
+    await drained(jobs);
+    expect(jobs.queue.counts().dead).toBe(0);
+    expect(existsSync(jobs.outputDir)).toBe(false);
+  });
+});
+
 describe('GET /v1/batches/{id} and POST /v1/batches/{id}/cancel', () => {
   it('cancels the items not yet started, answers a second cancel the same, and refuses to cancel a finished batch', async () => {
     const { jobs, api } = await setup();

@@ -7,6 +7,7 @@
  * deletes) is not covered here.
  */
 import { Webhook } from 'standardwebhooks';
+import { readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import { BatchService } from '../functions/jobs/batches.ts';
 import { ObjectJobStore } from '../functions/jobs/object-job-store.ts';
 import { sqsHandler } from '../functions/jobs/sqs-handler.ts';
 import { createSqsClient, SqsQueue } from '../functions/jobs/sqs-queue.ts';
-import { BatchWorker } from '../functions/jobs/worker.ts';
+import { BatchWorker, queueDeliveries } from '../functions/jobs/worker.ts';
 import { openArtifactStore } from '../functions/storage/artifact-store.ts';
 import { createS3Client } from '../functions/storage/s3-client.ts';
 import { encodePng } from '../functions/tokenizers/png.ts';
@@ -176,6 +177,47 @@ describe('the Lambda batch worker (SQS event, ReportBatchItemFailures)', () => {
     const delivery = receiver.deliveries.at(-1)!;
     const secret = (await store.webhookTarget(batch.id))!.endpoint.secret;
     expect(new Webhook(secret).verify(delivery.body, delivery.headers)).toMatchObject({ type: 'batch.completed', data: { batch_id: batch.id, request_counts: { completed: 2, failed: 1 } } });
+  });
+
+  it('records the failure of an item whose every attempt was cut short, on the delivery after its last', async () => {
+    sqs.messages.splice(0);
+    const q = queue();
+    const s3 = createS3Client({ region: 'us-east-1' });
+    const store = new ObjectJobStore(openArtifactStore({ scheme: 'file', path: tempDir('job-objects-') }, s3));
+    const outputs = tempDir('outputs-');
+    const logged: string[] = [];
+    // The fake queue dead-letters after 3 receives: queueDeliveries(2).
+    expect(queueDeliveries(2)).toBe(3);
+    const worker = new BatchWorker({
+      store,
+      queue: q,
+      pipeline: model.pipeline,
+      outputs: openArtifactStore({ scheme: 'file', path: outputs }, s3),
+      images: { inputs: openArtifactStore({ scheme: 'file', path: tempDir('inputs-') }, s3), allowPrivate: true, timeoutMs: 5_000, maxBytes: 1 << 20 },
+      maxAttempts: 2,
+      webhooks: { allowPrivate: true, retryScheduleMs: [100], timeoutMs: 5_000 },
+      log: (line) => logged.push(line),
+    });
+    const handler = sqsHandler(worker, q, (line) => logged.push(line));
+    const batches = new BatchService({ store, queue: q, maxItems: 100, allowPrivateWebhooks: true });
+    const png = encodePng(blankImage(64, 64, [220, 40, 40])).toString('base64');
+    const { batch } = await batches.create({ items: [{ image: { base64: png }, instruction: 'make the red circle blue' }], options: { steps: 2 } }, 'api');
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      // The function starts the item, then dies (a timeout): no response, the message comes back.
+      const [m] = await q.receive(1);
+      expect(m?.attempts).toBe(attempt);
+      await store.startItem(batch.id, 0, attempt);
+      sqs.expireAll();
+    }
+    const last = await sqsEvent(q, 10);
+    expect(last.messages.map((m) => m.attempts)).toEqual([3]);
+    expect(await handler(last.event)).toEqual({ batchItemFailures: [] });
+    await q.ack(last.messages[0]!.receipt);
+    const record = await store.getBatch(batch.id);
+    expect(record?.status).toBe('failed');
+    expect(record?.items[0]).toMatchObject({ status: 'failed', error: { code: 'attempts_exhausted' } });
+    expect(readdirSync(outputs)).toEqual([]);
+    expect(sqs.messages.filter((m) => m.dead)).toEqual([]);
   });
 
   it('refuses an event that is not an SQS event', async () => {

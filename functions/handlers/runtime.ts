@@ -18,7 +18,7 @@ import { SqliteJobStore } from '../jobs/sqlite-job-store.ts';
 import { SqliteQueue } from '../jobs/sqlite-queue.ts';
 import { createSqsClient, SqsQueue } from '../jobs/sqs-queue.ts';
 import { WorkerLoop } from '../jobs/worker-loop.ts';
-import { BatchWorker } from '../jobs/worker.ts';
+import { BatchWorker, queueDeliveries } from '../jobs/worker.ts';
 import { openArtifactStore } from '../storage/artifact-store.ts';
 import { formatStorageUri } from '../core/storage-uri.ts';
 import { createEngine, type Engine } from '../engine/engine.ts';
@@ -123,7 +123,7 @@ function openJobs(config: Config, s3: S3Client, pipeline: Pipeline, options: Sta
   if (jobs.queue.kind === 'sqlite') {
     const db = openJobsDatabase(jobs.queue.dbPath);
     store = new SqliteJobStore(db);
-    queue = new SqliteQueue(db, { visibilityTimeoutMs: jobs.visibilityTimeoutMs, maxAttempts: jobs.maxAttempts });
+    queue = new SqliteQueue(db, { visibilityTimeoutMs: jobs.visibilityTimeoutMs, maxAttempts: queueDeliveries(jobs.maxAttempts) });
     closeDb = () => db.close();
   } else {
     store = new ObjectJobStore(openArtifactStore(jobs.queue.storeUri, s3));

@@ -62,13 +62,27 @@ export type Disposition = { readonly ack: true } | { readonly ack: false; readon
 
 const ACK: Disposition = { ack: true };
 
+/**
+ * How many times the queue must deliver one message (SqliteQueue `maxAttempts`, SQS
+ * `maxReceiveCount`) for a worker allowed `maxAttempts` attempts: one more, so that an item
+ * whose last attempt was cut short (the process killed, a Lambda timeout) comes back once
+ * and is recorded as failed, instead of being dead-lettered while still `running`.
+ */
+export function queueDeliveries(maxAttempts: number): number {
+  return maxAttempts + 1;
+}
+
 export interface WorkerOptions {
   readonly store: JobStore;
   readonly queue: Queue;
   readonly pipeline: Pipeline;
   readonly outputs: ArtifactStore;
   readonly images: ImageSources;
-  /** An item's last attempt records its failure instead of asking for another. */
+  /**
+   * Attempts at an item: its last attempt records its failure instead of asking for another;
+   * a delivery after the last (the queue makes `queueDeliveries(maxAttempts)`) records the
+   * failure of an item whose attempts all stopped midway.
+   */
   readonly maxAttempts: number;
   readonly webhooks: { readonly allowPrivate: boolean; readonly retryScheduleMs: readonly number[]; readonly timeoutMs: number };
   readonly log: (line: string) => void;
@@ -117,6 +131,14 @@ export class BatchWorker {
       return ACK;
     }
     let outcome: ItemOutcome;
+    if (attempts > this.#o.maxAttempts) {
+      // The extra delivery (see queueDeliveries): every attempt ended without an outcome.
+      const message = `gave up after ${this.#o.maxAttempts} attempts: each one stopped before it finished (the worker was killed or timed out)`;
+      log(`batch worker: ${batchId} item ${index}: ${message}`);
+      const batch = await store.finishItem(batchId, index, { status: 'failed', error: { code: 'attempts_exhausted', message } }, this.#now());
+      if (batch) await this.#enqueueEvents(batch.id, dueEvents(batch, index));
+      return ACK;
+    }
     try {
       outcome = { status: 'completed', result: await this.#edit(work) };
     } catch (e) {

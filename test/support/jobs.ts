@@ -14,7 +14,7 @@ import { openJobsDatabase, type JobsDatabase } from '../../functions/jobs/sqlite
 import { SqliteJobStore } from '../../functions/jobs/sqlite-job-store.ts';
 import { SqliteQueue } from '../../functions/jobs/sqlite-queue.ts';
 import { WorkerLoop } from '../../functions/jobs/worker-loop.ts';
-import { BatchWorker } from '../../functions/jobs/worker.ts';
+import { BatchWorker, queueDeliveries } from '../../functions/jobs/worker.ts';
 import { openArtifactStore, type ArtifactStore } from '../../functions/storage/artifact-store.ts';
 import { createS3Client } from '../../functions/storage/s3-client.ts';
 import type { ModelUnderTest } from './api.ts';
@@ -51,7 +51,7 @@ export function startJobs(model: ModelUnderTest, options: JobsOptions = {}): Job
   const store = new SqliteJobStore(db);
   const visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000;
   const maxAttempts = options.maxAttempts ?? 5;
-  const queue = new SqliteQueue(db, { visibilityTimeoutMs, maxAttempts });
+  const queue = new SqliteQueue(db, { visibilityTimeoutMs, maxAttempts: queueDeliveries(maxAttempts) });
   const s3 = createS3Client({ region: 'us-east-1' });
   const outputDir = join(dir, 'outputs');
   const inputDir = join(dir, 'inputs');
