@@ -191,10 +191,10 @@ describe('POST /v1/batches', () => {
   it('reads items given by key from the input store, and fails one whose key holds nothing', async () => {
     const { jobs, api } = await setup();
     mkdirSync(join(jobs.inputDir, 'inbox'), { recursive: true });
-    writeFileSync(join(jobs.inputDir, 'inbox', 'a.png'), Buffer.from(PNG, 'base64'));
+    writeFileSync(join(jobs.inputDir, 'inbox', 'my photo.png'), Buffer.from(PNG, 'base64'));
     const created = await call(api, 'POST', '/v1/batches', {
       items: [
-        { image: { key: 'inbox/a.png' }, instruction: 'make the red circle blue' },
+        { image: { key: 'inbox/my photo.png' }, instruction: 'make the red circle blue' },
         { image: { key: 'inbox/missing.png' }, instruction: 'make the red circle blue' },
       ],
       steps: 2,

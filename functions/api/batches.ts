@@ -16,7 +16,7 @@ import { requestHash, type BatchRequest, type BatchService } from '../jobs/batch
 import { itemSummary } from '../jobs/events.ts';
 import { s3EventItems, verifyHook } from '../jobs/webhooks-in.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
-import { artifactKey } from '../storage/artifact-store.ts';
+import { readableKey } from '../storage/artifact-store.ts';
 import { ApiError, fromZod } from './errors.ts';
 import { samplingOptions } from './run-pipeline.ts';
 import { Batch, BatchCreateRequest, BatchCreateResponse, HookResponse, S3EventNotification, WebhookEvent } from './schemas.ts';
@@ -190,7 +190,7 @@ function batchRequest(pipeline: Pipeline, body: BatchCreateRequest): BatchReques
 function imageSource(image: BatchCreateRequest['items'][number]['image'], param: string): ImageSource {
   if (typeof image !== 'string') {
     try {
-      return { key: artifactKey(...image.key.split('/')) };
+      return { key: readableKey(image.key) };
     } catch (e) {
       throw new ApiError(422, 'invalid_value', `${param}: ${e instanceof Error ? e.message : String(e)}`, param);
     }

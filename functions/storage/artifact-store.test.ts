@@ -1,5 +1,5 @@
-import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { readdirSync, readFileSync } from 'node:fs';
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { recordRequests, removeTempDirs, tempDir } from '../../test/support/packages.ts';
@@ -48,6 +48,18 @@ describe('the artifact store in a local folder', () => {
   it('refuses a key that leaves its folder', async () => {
     const store = openArtifactStore({ scheme: 'file', path: tempDir('outputs-') }, s3.client);
     await expect(store.put('../escape.png', png, 'image/png')).rejects.toThrow(ArtifactKeyError);
+    for (const key of ['../escape.png', 'a/../../escape.png', '/etc/passwd', 'a//b.png', 'a\\..\\b.png', 'a/\u0000.png']) {
+      await expect(store.get(key), key).rejects.toThrow(ArtifactKeyError);
+    }
+  });
+
+  it('reads a key named as a user uploaded it, spaces and all', async () => {
+    const dir = tempDir('inputs-');
+    mkdirSync(join(dir, 'inbox'), { recursive: true });
+    writeFileSync(join(dir, 'inbox', 'My photo (1).png'), png);
+    const store = openArtifactStore({ scheme: 'file', path: dir }, s3.client);
+    expect(await store.get('inbox/My photo (1).png')).toEqual(png);
+    await expect(store.put('inbox/My photo (2).png', png, 'image/png')).rejects.toThrow(ArtifactKeyError);
   });
 });
 
@@ -70,6 +82,13 @@ describe('the artifact store on S3', () => {
   it('answers undefined for a key with nothing stored', async () => {
     const store = openArtifactStore({ scheme: 's3', bucket: 'outputs-bucket', key: 'outputs/' }, s3.client);
     expect(await store.get('batch_3/0.png')).toBeUndefined();
+  });
+
+  it('reads an object named as a user uploaded it, spaces and all', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'outputs-bucket', Key: 'inbox/My photo (1).png', Body: png }));
+    const store = openArtifactStore({ scheme: 's3', bucket: 'outputs-bucket', key: 'inbox/' }, s3.client);
+    expect(await store.list('')).toContain('My photo (1).png');
+    expect(await store.get('My photo (1).png')).toEqual(png);
   });
 });
 

@@ -59,6 +59,22 @@ function checkKey(key: string): void {
 }
 
 /**
+ * Checks a key that is only read (batch inputs, named as users uploaded them:
+ * `inbox/My photo.png`): any characters but control characters and `\`; like a written key,
+ * it cannot leave the store's folder (no empty, `.` or `..` segment, no leading `/`).
+ *
+ * @example
+ * readableKey('inbox/My photo.png'); // 'inbox/My photo.png'
+ */
+export function readableKey(key: string): string {
+  const bad = key.split('/').find((s) => s === '' || s === '.' || s === '..' || /[\u0000-\u001f\u007f\\]/.test(s));
+  if (bad !== undefined || Buffer.byteLength(key) > 1024) {
+    throw new ArtifactKeyError(`key "${key}" must be at most 1024 bytes of "/"-separated names, none empty, "." or "..", without control characters or "\\"`);
+  }
+  return key;
+}
+
+/**
  * @example
  * const outputs = openArtifactStore(config.outputUri, s3);
  * await outputs.put(artifactKey(batchId, `${index}.png`), png, 'image/png');
@@ -112,7 +128,7 @@ function folderStore(root: string): ArtifactStore {
       }
     },
     async get(key) {
-      checkKey(key);
+      readableKey(key);
       return read(join(root, key));
     },
     async list(prefix) {
@@ -214,7 +230,7 @@ function bucketStore(s3: S3Client, bucket: string, prefix: string): ArtifactStor
       });
     },
     async get(key) {
-      checkKey(key);
+      readableKey(key);
       const objectKey = `${prefix}${key}`;
       return s3Request(s3Uri(bucket, objectKey), 'read', async () => {
         try {
