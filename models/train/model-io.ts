@@ -14,7 +14,9 @@ import type { ModelTokenizers } from '../../functions/tokenizers/model-tokenizer
 import { buildPrompt, idsToCodes } from '../../functions/tokenizers/prompt-layout.ts';
 import { caseSchema, resolveCase, type ResolvedCase } from '../world/cases.ts';
 import { render } from '../world/render.ts';
-import { judgeAnswer, judgeImage } from '../world/scorer.ts';
+import { detect, detectionMatches, detectionText } from '../world/detector.ts';
+import { describe } from '../world/language.ts';
+import { judgeAnswer } from '../world/scorer.ts';
 
 export interface TokenizedCase {
   readonly index: number;
@@ -57,17 +59,33 @@ export function decodeOutput(tok: ModelTokenizers, task: ResolvedCase['task'], i
   return tok.image.decode(idsToCodes(tok.manifest.vocab, ids));
 }
 
-/** Re-resolves an output line's case and judges its ids. Ids that are not valid output count as wrong. */
-export function judgeOutput(tok: ModelTokenizers, line: OutputLine): { resolved: ResolvedCase; correct: boolean; text?: string } {
+/**
+ * Re-resolves an output line's case and judges its ids. Ids that are not valid output count
+ * as wrong. `seen` says what the output shows: the answer's text, or what the detector saw.
+ */
+export function judgeOutput(tok: ModelTokenizers, line: OutputLine): { resolved: ResolvedCase; correct: boolean; seen: string } {
   const resolved = resolveCase(line.case, line.seed);
   let decoded: RgbImage | string;
   try {
     decoded = decodeOutput(tok, resolved.task, line.output);
-  } catch {
-    return { resolved, correct: false };
+  } catch (e) {
+    return { resolved, correct: false, seen: `invalid output (${e instanceof Error ? e.message : String(e)})` };
   }
-  if (resolved.task === 'answer') {
-    return { resolved, correct: judgeAnswer(decoded as string, resolved), text: decoded as string };
+  if (typeof decoded === 'string') {
+    return { resolved, correct: resolved.task === 'answer' && judgeAnswer(decoded, resolved), seen: decoded };
   }
-  return { resolved, correct: typeof decoded !== 'string' && judgeImage(decoded, resolved.expected) };
+  const detection = detect(decoded);
+  return { resolved, correct: resolved.task !== 'answer' && detectionMatches(detection, resolved.expected), seen: detectionText(detection) };
+}
+
+/** One line on a case and its output, e.g. for the wrong ones: what was asked, what came out. */
+export function explainOutput(resolved: ResolvedCase, seen: string): string {
+  switch (resolved.task) {
+    case 't2i':
+      return `t2i/${resolved.category}: "${resolved.case.task === 't2i' ? resolved.case.prompt : ''}" -> ${seen}`;
+    case 'edit':
+      return `edit/${resolved.category}: "${describe(resolved.source)}" + "${resolved.case.task === 'edit' ? resolved.case.instruction : ''}" -> ${seen} (want ${describe(resolved.reference)})`;
+    case 'answer':
+      return `answer/${resolved.category}: "${describe(resolved.source)}" + "${resolved.case.task === 'answer' ? resolved.case.question : ''}" -> "${seen}" (want "${resolved.expected}")`;
+  }
 }

@@ -339,7 +339,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
     if a.outputs and not shutil_which('npm'):
         print(f'score with: npm run eval -- --score {outputs_file}')
         return
-    score = ['--score', outputs_file] + (['--json', a.json] if a.json else [])
+    score = ['--score', outputs_file] + (['--json', a.json] if a.json else []) + (['--explain'] if a.explain else [])
     print(_npm_eval(score), end='')
 
 
@@ -414,6 +414,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     e.add_argument('--cases', help='tokenized cases from `npm run eval -- --export` (skips the export)')
     e.add_argument('--outputs', help='where to write the outputs (default: a temp file)')
     e.add_argument('--json')
+    e.add_argument('--explain', action='store_true', help='print each wrong case: what was asked, what the detector saw or the answer')
     g = sub.choices['golden']
     g.set_defaults(guidance=2.0, steps=16, text_steps=16)
     g.add_argument('--out', default=os.path.join(repo_root(), 'test', 'fixtures', 'golden-traces.json'))

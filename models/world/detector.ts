@@ -20,7 +20,7 @@
 import type { RgbImage } from '../../functions/core/image.ts';
 import { BACKGROUND, HALF_EXTENT, IMAGE_SIZE, PALETTE, cellCenter, insideShape } from './render.ts';
 import {
-  COLORS, SHAPES, SIZES, satisfies, scenesEqual, sortObjects,
+  cellName, COLORS, SHAPES, SIZES, satisfies, scenesEqual, sortObjects,
   type Cell, type Color, type Scene, type SceneObject, type SceneSpec, type Shape, type Size,
 } from './scene.ts';
 
@@ -163,6 +163,16 @@ export function detectedScene(detection: Detection): Scene | null {
     objects.push({ shape, color, size, cell });
   }
   return { objects };
+}
+
+/**
+ * What the detector saw, in words: `large blue square at the center; small ? circle at the
+ * top` (`?` for an attribute no world value fits), or `nothing`.
+ */
+export function detectionText(detection: Detection): string {
+  if (detection.objects.length === 0) return 'nothing';
+  const word = (v: string) => (v === 'unknown' ? '?' : v);
+  return detection.objects.map((o) => `${word(o.size)} ${word(o.color)} ${word(o.shape)} at the ${cellName(o.cell)}`).join('; ');
 }
 
 /** Whether the detected objects satisfy a spec one-to-one, with `satisfies` semantics. */

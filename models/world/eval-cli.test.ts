@@ -72,8 +72,14 @@ describe('npm run eval', () => {
     });
     const outFile = join(dir, 'outputs.jsonl');
     writeFileSync(outFile, outputs.join('\n'));
-    const scored = await evalCli('--score', outFile, '--json', join(dir, 's.json'));
+    const scored = await evalCli('--score', outFile, '--json', join(dir, 's.json'), '--explain');
     expect(scored.code).toBe(0);
+    // The spoiled cases, explained: a blank image shows nothing; "zero" is not the answer.
+    const wrong = scored.stdout.split('\n').filter((l) => l.startsWith('wrong '));
+    expect(wrong).toHaveLength(3);
+    expect(wrong[0]).toMatch(/^wrong #0 t2i\/\w+: ".+" -> nothing$/);
+    expect(wrong[1]).toMatch(/^wrong #12 edit\/\w+: ".+" \+ ".+" -> nothing \(want .+\)$/);
+    expect(wrong[2]).toMatch(/^wrong #24 answer\/\w+: ".+" \+ ".+" -> "zero" \(want ".+"\)$/);
     const json = JSON.parse(readFileSync(join(dir, 's.json'), 'utf8')) as { results: { task: string; category: string; n: number; score: number }[] };
     for (const task of ['t2i', 'edit', 'answer']) {
       const rows = json.results.filter((r) => r.task === task && r.category !== 'overall');

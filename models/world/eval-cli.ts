@@ -13,7 +13,8 @@
  *   --export FILE     write the cases with their prompt ids as JSONL for an outside sampler
  *                     (models/train/model-io.ts gives the line format)
  *   --score FILE      score the output ids an outside sampler wrote for exported cases
- *                     (--png-dir DIR also writes each output image there)
+ *                     (--png-dir DIR also writes each output image there; --explain prints
+ *                     each wrong case: what was asked, what the detector saw or the answer)
  * Cases are generated evenly over each task's categories from the seed, or read from a
  * JSONL file (one case a line, see DESIGN.md section 4).
  */
@@ -29,7 +30,7 @@ import { oracleProducer, pipelineProducer, runEval } from './eval.ts';
 import { createEngine } from '../../functions/engine/engine.ts';
 import { Pipeline } from '../../functions/pipeline/pipeline.ts';
 import { formatTable, Tally } from './scorer.ts';
-import { decodeOutput, judgeOutput, outputLineSchema, tokenizeCase } from '../train/model-io.ts';
+import { decodeOutput, explainOutput, judgeOutput, outputLineSchema, tokenizeCase } from '../train/model-io.ts';
 
 const argsSchema = z
   .object({
@@ -38,6 +39,7 @@ const argsSchema = z
     export: z.string().min(1).optional(),
     score: z.string().min(1).optional(),
     'png-dir': z.string().min(1).optional(),
+    explain: z.boolean().default(false),
     sampler: z.enum(['dense', 'sparse']).optional(),
     steps: z.coerce.number().int().positive().optional(),
     temperature: z.coerce.number().nonnegative().optional(),
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
-        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, 'png-dir': { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' },
+        oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, 'png-dir': { type: 'string' }, explain: { type: 'boolean' }, sampler: { type: 'string' }, steps: { type: 'string' },
         temperature: { type: 'string' }, guidance: { type: 'string' }, registers: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
         seed: { type: 'string' }, prompts: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
       },
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
   const args = parsed.data;
 
   if (args.score) {
-    await scoreOutputs(args.score, args.model, args.json, args['png-dir']);
+    await scoreOutputs(args.score, args.model, args.json, args['png-dir'], args.explain);
     return;
   }
 
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
 }
 
 /** Scores a JSONL file of sampler outputs (models/train/model-io.ts). */
-async function scoreOutputs(file: string, model: string, json: string | undefined, pngDir: string | undefined): Promise<void> {
+async function scoreOutputs(file: string, model: string, json: string | undefined, pngDir: string | undefined, explain: boolean): Promise<void> {
   const tok = createTokenizers(await loadPackageDir(model));
   if (pngDir) await mkdir(pngDir, { recursive: true });
   const text = await readFile(file, 'utf8').catch((e: Error) => fail(`cannot read ${file}: ${e.message}`));
@@ -149,8 +151,9 @@ async function scoreOutputs(file: string, model: string, json: string | undefine
       fail(`${file}: line ${i + 1}: not valid JSON (${(e as Error).message})`);
     }
     if (!parsed.success) fail(`${file}: line ${i + 1}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
-    const { resolved, correct } = judgeOutput(tok, parsed.data);
+    const { resolved, correct, seen } = judgeOutput(tok, parsed.data);
     tally.add(resolved.task, resolved.category, correct);
+    if (explain && !correct) console.log(`wrong #${parsed.data.index} ${explainOutput(resolved, seen)}`);
     if (pngDir && resolved.task !== 'answer') {
       const image = decodeOutput(tok, resolved.task, parsed.data.output);
       if (typeof image !== 'string') {
@@ -166,4 +169,9 @@ async function scoreOutputs(file: string, model: string, json: string | undefine
   if (json) await writeFile(json, `${JSON.stringify({ mode: 'score', file, cases: count, results: rows }, null, 2)}\n`);
 }
 
+// Reading the output through `head` is fine: stop quietly when stdout closes.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 await main();
