@@ -59,31 +59,11 @@ class BatchMaker:
         self.prompt_drop = args.prompt_drop
         self.max_clean_blocks = args.max_clean_blocks
         self.max_mask_blocks = args.max_mask_blocks
-        self.cell_mask_frac = getattr(args, 'cell_mask_frac', 0.0)
-        # Scene cell (3x3) of each answer-grid token, by the token's center pixel.
-        g, px = self.grid, meta['image']['pixels']
-        centers = (np.arange(g) * px // g + px // (2 * g)) * 3 // px
-        self.token_cell = (centers[:, None] * 3 + centers[None, :]).reshape(-1)
-
-    def mask_positions(self, task: str, L: int, t: float, rng: np.random.Generator, cells: bool) -> np.ndarray:
-        """The answer positions to mask, in random order: round(t*L) uniformly chosen ones (at
-        least 1) and, for a cell mask, every token of a random subset of the scene's 3x3 cells,
-        so that whole objects are hidden and must come from the prompt (what a sampler faces
-        in its first steps), not from their visible neighbours."""
-        m = int(min(L, max(1, round(t * L))))
-        order = rng.permutation(L)
-        if not cells:
-            return order[:m]
-        chosen = rng.random(9) < rng.uniform(0.2, 1.0)
-        if not chosen.any():
-            chosen[rng.integers(9)] = True
-        hidden = np.zeros(L, bool)
-        hidden[order[:m]] = True
-        hidden |= chosen[self.token_cell]
-        return order[hidden[order]]
+        self.high_t_frac = getattr(args, 'high_t_frac', 0.0)
+        self.high_t_min = getattr(args, 'high_t_min', 0.85)
 
     def example(self, task: str, prompt: np.ndarray, plen: int, answer: np.ndarray, step_causal: bool,
-                rng: np.random.Generator, t: Optional[float] = None, cell_mask: Optional[bool] = None):
+                rng: np.random.Generator, t: Optional[float] = None):
         prompt = prompt[:plen].astype(np.int64)
         # Prompt dropout for classifier-free guidance: the text goes, the task token (and the
         # source image + <sep> of an edit) stay. Answers are never guided, so never dropped.
@@ -93,15 +73,17 @@ class BatchMaker:
         answer = answer.astype(np.int64)
         L = len(answer)
         apos = self.layout.answer_positions(task, L)
-        if cell_mask is None:
-            cell_mask = task != 'answer' and self.cell_mask_frac > 0 and rng.random() < self.cell_mask_frac
         if t is None:
-            t = rng.random()
-        masked = self.mask_positions(task, L, t, rng, cell_mask)
-        m = len(masked)
-        is_masked = np.zeros(L, bool)
-        is_masked[masked] = True
-        clean = np.flatnonzero(~is_masked)
+            # Some examples near t = 1, where the sampler's first steps are and where only the
+            # prompt can say what to draw; otherwise t ~ U(0, 1).
+            if self.high_t_frac > 0 and rng.random() < self.high_t_frac:
+                t = self.high_t_min + (1 - self.high_t_min) * rng.random()
+            else:
+                t = rng.random()
+        m = int(min(L, max(1, round(t * L))))
+        order = rng.permutation(L)
+        masked = order[:m]
+        clean = order[m:]
         ans_in = answer.copy()
         ans_in[masked] = self.mask
         target = np.full(L, -1, np.int64)
@@ -139,9 +121,9 @@ class BatchMaker:
                 np.concatenate(blocks), n_clean)
 
     def batch(self, task: str, data: TaskData, idx: np.ndarray, sc_flags: np.ndarray, rng: np.random.Generator,
-              ts: Optional[np.ndarray] = None, device='cpu', cell_mask: Optional[bool] = None) -> Batch:
+              ts: Optional[np.ndarray] = None, device='cpu') -> Batch:
         exs = [self.example(task, data.prompt[i], int(data.prompt_lens[i]), data.answer[i], bool(sc), rng,
-                            None if ts is None else float(ts[k]), cell_mask)
+                            None if ts is None else float(ts[k]))
                for k, (i, sc) in enumerate(zip(idx, sc_flags))]
         n = max(len(e[0]) for e in exs)
         B = len(exs)
@@ -182,7 +164,8 @@ def lr_at(step: int, args, trained_seconds: float = 0.0) -> float:
     if args.schedule == 'const':
         return args.lr
     if args.horizon_minutes:
-        p = min(1.0, trained_seconds / (args.horizon_minutes * 60))
+        start = getattr(args, 'horizon_start_minutes', 0.0) * 60
+        p = min(1.0, max(0.0, trained_seconds - start) / max(1.0, args.horizon_minutes * 60 - start))
     else:
         p = min(1.0, (step - args.warmup) / max(1, args.total_steps - args.warmup))
     return args.lr * (args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
@@ -217,18 +200,24 @@ def evaluate(model: Denoiser, maker: BatchMaker, heldout: Dict[str, TaskData], n
             out[f'{task}/{mode}/obj_acc'] = obj_hit / max(obj_n, 1)
         if task == 'answer':
             continue
-        # Prompt following: random whole scene cells hidden (plus one token), the rest shown,
-        # so every hidden object must be drawn from the prompt alone.
-        rng = np.random.default_rng(4321)
-        hit = n_obj = 0.0
-        for s in range(0, n, 16):
-            ids = np.arange(n)[s:s + 16]
-            b = maker.batch(task, data, ids, np.zeros(len(ids), bool), rng, np.zeros(len(ids)), device, cell_mask=True)
-            logits, _ = model(b.input_ids, b.position_ids, b.attn_bias)
-            obj = (b.targets >= 0) & (b.targets != maker.background)
-            hit += float((logits.argmax(-1)[obj] == b.targets[obj]).sum())
-            n_obj += float(obj.sum())
-        out[f'{task}/cells/obj_acc'] = hit / max(n_obj, 1)
+        # Prompt following: everything masked (t = 1), CE on the object tokens with the prompt
+        # and with it dropped (as for guidance); the gap is what the prompt tells the model.
+        obj_ce = {}
+        for drop in (0.0, 1.0):
+            maker.prompt_drop = drop
+            rng = np.random.default_rng(4321)
+            ce_sum = n_obj = 0.0
+            for s in range(0, n, 16):
+                ids = np.arange(n)[s:s + 16]
+                b = maker.batch(task, data, ids, np.zeros(len(ids), bool), rng, np.ones(len(ids)), device)
+                logits, _ = model(b.input_ids, b.position_ids, b.attn_bias)
+                obj = (b.targets >= 0) & (b.targets != maker.background)
+                ce_sum += float(F.cross_entropy(logits[obj], b.targets[obj], reduction='sum'))
+                n_obj += float(obj.sum())
+            obj_ce[drop] = ce_sum / max(n_obj, 1)
+        maker.prompt_drop = 0.0
+        out[f'{task}/t1/obj_ce'] = obj_ce[0.0]
+        out[f'{task}/t1/prompt_gain'] = obj_ce[1.0] - obj_ce[0.0]
     maker.obj_weight, maker.prompt_drop = saved_w, saved_drop
     model.train()
     return out
@@ -271,8 +260,8 @@ def parse_args(argv=None):
     p.add_argument('--sc-frac', type=float, default=0.5, help='fraction of each batch trained step-causally')
     p.add_argument('--obj-weight', type=float, default=1.0, help='loss weight of non-background image tokens')
     p.add_argument('--prompt-drop', type=float, default=0.1)
-    p.add_argument('--cell-mask-frac', type=float, default=0.0,
-                   help='fraction of image examples whose mask also hides whole scene cells (t2i, edit)')
+    p.add_argument('--high-t-frac', type=float, default=0.0, help='fraction of examples with t ~ U(--high-t-min, 1)')
+    p.add_argument('--high-t-min', type=float, default=0.85)
     p.add_argument('--max-clean-blocks', type=int, default=16)
     p.add_argument('--max-mask-blocks', type=int, default=6)
     # optimisation
@@ -282,6 +271,8 @@ def parse_args(argv=None):
     p.add_argument('--schedule', choices=['cosine', 'const'], default='cosine')
     p.add_argument('--total-steps', type=int, default=10000, help='cosine horizon in steps')
     p.add_argument('--horizon-minutes', type=float, default=0.0, help='cosine horizon in minutes of training time (overrides --total-steps)')
+    p.add_argument('--horizon-start-minutes', type=float, default=0.0,
+                   help='trained minutes at which the --horizon-minutes cosine starts (a new cosine for a resumed run)')
     p.add_argument('--weight-decay', type=float, default=0.01)
     p.add_argument('--clip', type=float, default=1.0)
     # bookkeeping
