@@ -155,12 +155,12 @@ def per_example_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     return (ce * w).sum(1) / w.sum(1).clamp(min=1e-6)
 
 
-def lr_at(step: int, args, trained_seconds: float = 0.0) -> float:
+def lr_at(step: int, args, trained_seconds: float = 0.0, warm_from: int = 0) -> float:
     """Linear warmup, then constant or cosine to min_lr_frac. The cosine runs over
     --total-steps, or over --horizon-minutes of training time when that is set (for a run
     that must end at a wall-clock time on a machine whose speed varies; not bit-reproducible)."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
+    if step - warm_from < args.warmup:
+        return args.lr * (step - warm_from + 1) / args.warmup
     if args.schedule == 'const':
         return args.lr
     if args.horizon_minutes:
@@ -330,6 +330,7 @@ def main(argv=None) -> None:
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
     rng = np.random.default_rng(args.seed)
     step, elapsed_before, tokens = 0, 0.0, 0
+    warm_from = 0  # the step the optimizer started at: its warmup counts from there
     if ckpt is not None:
         model.load_state_dict(ckpt['model'])
         # A weights-only checkpoint (models/train/checkpoints/, committed so training can go
@@ -339,6 +340,8 @@ def main(argv=None) -> None:
             rng.bit_generator.state = ckpt['rng']
             torch.set_rng_state(ckpt['torch_rng'])
         step, elapsed_before, tokens = ckpt['step'], ckpt['elapsed'], ckpt.get('tokens', 0)
+        if 'optimizer' not in ckpt:
+            warm_from = step
         log_line(log_path, f'resumed from {ckpt_path} at step {step} ({elapsed_before / 60:.1f} min trained)')
     log_line(log_path, f'config {json.dumps(cfg.to_dict())} params {n_params(model)} args {json.dumps(vars(args))}')
 
@@ -363,7 +366,7 @@ def main(argv=None) -> None:
         idx = rng.integers(0, len(d.answer), size=args.batch)
         sc_flags = np.arange(args.batch) >= args.batch - n_sc
         batch = maker.batch(task, d, idx, sc_flags, rng, device=device)
-        lr = lr_at(step, args, elapsed_before + now - t0)
+        lr = lr_at(step, args, elapsed_before + now - t0, warm_from)
         for g in opt.param_groups:
             g['lr'] = lr
         logits, _ = model(batch.input_ids, batch.position_ids, batch.attn_bias)
