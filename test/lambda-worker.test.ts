@@ -95,6 +95,32 @@ describe('the Lambda batch worker (SQS event, ReportBatchItemFailures)', () => {
     images.close();
   });
 
+  /** The worker function as serverless.yml deploys it: jobs as objects, local output and input folders. */
+  function lambdaWorker(q: SqsQueue, maxAttempts: number) {
+    const s3 = createS3Client({ region: 'us-east-1' });
+    const store = new ObjectJobStore(openArtifactStore({ scheme: 'file', path: tempDir('job-objects-') }, s3));
+    const outputDir = tempDir('outputs-');
+    const logged: string[] = [];
+    const worker = new BatchWorker({
+      store,
+      queue: q,
+      pipeline: model.pipeline,
+      outputs: openArtifactStore({ scheme: 'file', path: outputDir }, s3),
+      images: { inputs: openArtifactStore({ scheme: 'file', path: tempDir('inputs-') }, s3), allowPrivate: true, timeoutMs: 5_000, maxBytes: 1 << 20 },
+      maxAttempts,
+      webhooks: { allowPrivate: true, retryScheduleMs: [100], timeoutMs: 5_000 },
+      log: (line) => logged.push(line),
+    });
+    return {
+      store,
+      outputDir,
+      logged,
+      handler: sqsHandler(worker, q, (line) => logged.push(line)),
+      batches: new BatchService({ store, queue: q, maxItems: 100, allowPrivateWebhooks: true }),
+      png: encodePng(blankImage(64, 64, [220, 40, 40])).toString('base64'),
+    };
+  }
+
   /** What Lambda's event source mapping would hand the function: up to `n` received messages as records. */
   async function sqsEvent(q: SqsQueue, n: number, extra: object[] = []) {
     const messages = await q.receive(n);
@@ -115,23 +141,7 @@ describe('the Lambda batch worker (SQS event, ReportBatchItemFailures)', () => {
   it('edits the items of a batch event and reports only the one to retry; the retry then completes the batch', async () => {
     sqs.messages.splice(0);
     const q = queue();
-    const s3 = createS3Client({ region: 'us-east-1' });
-    const store = new ObjectJobStore(openArtifactStore({ scheme: 'file', path: tempDir('job-objects-') }, s3));
-    const outputs = openArtifactStore({ scheme: 'file', path: tempDir('outputs-') }, s3);
-    const logged: string[] = [];
-    const worker = new BatchWorker({
-      store,
-      queue: q,
-      pipeline: model.pipeline,
-      outputs,
-      images: { inputs: openArtifactStore({ scheme: 'file', path: tempDir('inputs-') }, s3), allowPrivate: true, timeoutMs: 5_000, maxBytes: 1 << 20 },
-      maxAttempts: 3,
-      webhooks: { allowPrivate: true, retryScheduleMs: [100], timeoutMs: 5_000 },
-      log: (line) => logged.push(line),
-    });
-    const handler = sqsHandler(worker, q, (line) => logged.push(line));
-    const batches = new BatchService({ store, queue: q, maxItems: 100, allowPrivateWebhooks: true });
-    const png = encodePng(blankImage(64, 64, [220, 40, 40])).toString('base64');
+    const { store, logged, handler, batches, png } = lambdaWorker(q, 3);
     const { batch } = await batches.create(
       {
         items: [
@@ -182,25 +192,9 @@ describe('the Lambda batch worker (SQS event, ReportBatchItemFailures)', () => {
   it('records the failure of an item whose every attempt was cut short, on the delivery after its last', async () => {
     sqs.messages.splice(0);
     const q = queue();
-    const s3 = createS3Client({ region: 'us-east-1' });
-    const store = new ObjectJobStore(openArtifactStore({ scheme: 'file', path: tempDir('job-objects-') }, s3));
-    const outputs = tempDir('outputs-');
-    const logged: string[] = [];
     // The fake queue dead-letters after 3 receives: queueDeliveries(2).
     expect(queueDeliveries(2)).toBe(3);
-    const worker = new BatchWorker({
-      store,
-      queue: q,
-      pipeline: model.pipeline,
-      outputs: openArtifactStore({ scheme: 'file', path: outputs }, s3),
-      images: { inputs: openArtifactStore({ scheme: 'file', path: tempDir('inputs-') }, s3), allowPrivate: true, timeoutMs: 5_000, maxBytes: 1 << 20 },
-      maxAttempts: 2,
-      webhooks: { allowPrivate: true, retryScheduleMs: [100], timeoutMs: 5_000 },
-      log: (line) => logged.push(line),
-    });
-    const handler = sqsHandler(worker, q, (line) => logged.push(line));
-    const batches = new BatchService({ store, queue: q, maxItems: 100, allowPrivateWebhooks: true });
-    const png = encodePng(blankImage(64, 64, [220, 40, 40])).toString('base64');
+    const { store, outputDir: outputs, handler, batches, png } = lambdaWorker(q, 2);
     const { batch } = await batches.create({ items: [{ image: { base64: png }, instruction: 'make the red circle blue' }], options: { steps: 2 } }, 'api');
     for (let attempt = 1; attempt <= 2; attempt++) {
       // The function starts the item, then dies (a timeout): no response, the message comes back.
