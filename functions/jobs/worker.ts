@@ -135,21 +135,20 @@ export class BatchWorker {
       // The extra delivery (see queueDeliveries): every attempt ended without an outcome.
       const message = `gave up after ${this.#o.maxAttempts} attempts: each one stopped before it finished (the worker was killed or timed out)`;
       log(`batch worker: ${batchId} item ${index}: ${message}`);
-      const batch = await store.finishItem(batchId, index, { status: 'failed', error: { code: 'attempts_exhausted', message } }, this.#now());
-      if (batch) await this.#enqueueEvents(batch.id, dueEvents(batch, index));
-      return ACK;
-    }
-    try {
-      outcome = { status: 'completed', result: await this.#edit(work) };
-    } catch (e) {
-      const error = itemError(e);
-      if (error.retryable && attempts < this.#o.maxAttempts) {
-        const delay = Math.round(Math.min(1_000 * 2 ** (attempts - 1), 60_000) * (0.8 + 0.4 * (this.#o.random ?? Math.random)()));
-        log(`batch worker: ${batchId} item ${index} attempt ${attempts} failed (${error.message}); retrying in ${delay} ms`);
-        return { ack: false, retryInMs: delay };
+      outcome = { status: 'failed', error: { code: 'attempts_exhausted', message } };
+    } else {
+      try {
+        outcome = { status: 'completed', result: await this.#edit(work) };
+      } catch (e) {
+        const error = itemError(e);
+        if (error.retryable && attempts < this.#o.maxAttempts) {
+          const delay = Math.round(Math.min(1_000 * 2 ** (attempts - 1), 60_000) * (0.8 + 0.4 * (this.#o.random ?? Math.random)()));
+          log(`batch worker: ${batchId} item ${index} attempt ${attempts} failed (${error.message}); retrying in ${delay} ms`);
+          return { ack: false, retryInMs: delay };
+        }
+        const message = error.retryable ? `gave up after ${attempts} attempts: ${error.message}` : error.message;
+        outcome = { status: 'failed', error: { code: error.retryable ? 'attempts_exhausted' : error.code, message } };
       }
-      const message = error.retryable ? `gave up after ${attempts} attempts: ${error.message}` : error.message;
-      outcome = { status: 'failed', error: { code: error.retryable ? 'attempts_exhausted' : error.code, message } };
     }
     const batch = await store.finishItem(batchId, index, outcome, this.#now());
     if (batch) await this.#enqueueEvents(batch.id, dueEvents(batch, index));

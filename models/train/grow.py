@@ -63,7 +63,10 @@ def main() -> None:
     old = Denoiser(ModelConfig(**ckpt['config']))
     old.load_state_dict(ckpt['model'])
     old.eval()
-    new = grow_heads(old, a.heads, a.seed)
+    try:
+        new = grow_heads(old, a.heads, a.seed)
+    except ValueError as e:
+        raise SystemExit(f'grow.py: {e}')
     new.eval()
     # Same function: a random batch of real-looking ids through both.
     g = torch.Generator().manual_seed(1)

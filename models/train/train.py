@@ -59,8 +59,8 @@ class BatchMaker:
         self.prompt_drop = args.prompt_drop
         self.max_clean_blocks = args.max_clean_blocks
         self.max_mask_blocks = args.max_mask_blocks
-        self.high_t_frac = getattr(args, 'high_t_frac', 0.0)
-        self.high_t_min = getattr(args, 'high_t_min', 0.85)
+        self.high_t_frac = args.high_t_frac
+        self.high_t_min = args.high_t_min
 
     def example(self, task: str, prompt: np.ndarray, plen: int, answer: np.ndarray, step_causal: bool,
                 rng: np.random.Generator, t: Optional[float] = None):
@@ -164,7 +164,7 @@ def lr_at(step: int, args, trained_seconds: float = 0.0, warm_from: int = 0) -> 
     if args.schedule == 'const':
         return args.lr
     if args.horizon_minutes:
-        start = getattr(args, 'horizon_start_minutes', 0.0) * 60
+        start = args.horizon_start_minutes * 60
         p = min(1.0, max(0.0, trained_seconds - start) / max(1.0, args.horizon_minutes * 60 - start))
     else:
         p = min(1.0, (step - args.warmup) / max(1, args.total_steps - args.warmup))
