@@ -148,7 +148,7 @@ describe('the sampling loop', () => {
 
   it('feeds last step tokens, this step masks and the registers with the step-causal bias', async () => {
     const { denoiser } = await run(imageProblem(), base);
-    const step2 = denoiser.calls[2]!; // calls: prefill, step 1, step 2
+    const step2 = denoiser.calls[1]!; // calls: step 1 (with the prompt), step 2
     const counts = decodedCounts(64, 8, base.schedule);
     const prev = counts[0]!;
     const now = counts[1]!;
@@ -175,13 +175,30 @@ describe('the sampling loop', () => {
     expect(on.result.answer.every((t) => t >= 20)).toBe(true);
   });
 
+  it('caches the prompt in the first step: its rows come first, see only the prompt and are appended', async () => {
+    const { denoiser, result } = await run(imageProblem(), base);
+    expect(result.forwardCalls).toBe(8);
+    const step1 = denoiser.calls[0]!;
+    const now = decodedCounts(64, 8, base.schedule)[0]!;
+    const N = step1.length;
+    expect(N).toBe(4 + now + 4);
+    expect(step1.append).toBe(4);
+    expect(step1.read).toEqual({ start: 4, count: now });
+    const row = (q: number) => Array.from(step1.attnBias.slice(q * N, (q + 1) * N), (v) => (v === 0 ? 1 : 0));
+    for (let q = 0; q < 4; q++) expect(row(q)).toEqual([1, 1, 1, 1, ...Array(now + 4).fill(0)]);
+    expect(row(4)).toEqual(Array(N).fill(1));
+  });
+
   it('pads the shorter guidance prompt and hides the padding', async () => {
     const { denoiser } = await run(imageProblem(true), { ...base, guidance: 2 });
-    const prefill = denoiser.calls[0]!;
-    expect(Array.from(prefill.inputIds)).toEqual([5, 6, 7, 8, 5, 0, 0, 0]);
-    const N = 4;
-    const uncondRow0 = Array.from(prefill.attnBias.slice(N * N, N * N + N));
-    expect(uncondRow0.map((v) => (v === 0 ? 1 : 0))).toEqual([1, 0, 0, 0]);
+    const step1 = denoiser.calls[0]!;
+    const N = step1.length;
+    expect(Array.from(step1.inputIds.slice(0, 4))).toEqual([5, 6, 7, 8]);
+    expect(Array.from(step1.inputIds.slice(N, N + 4))).toEqual([5, 0, 0, 0]);
+    const uncondRow0 = Array.from(step1.attnBias.slice(N * N, N * N + N));
+    expect(uncondRow0.map((v) => (v === 0 ? 1 : 0))).toEqual([1, 0, 0, 0, ...Array(N - 4).fill(0)]);
+    const uncondMask = Array.from(step1.attnBias.slice((N + 4) * N, (N + 5) * N));
+    expect(uncondMask.map((v) => (v === 0 ? 1 : 0))).toEqual([1, 0, 0, 0, ...Array(N - 4).fill(1)]);
   });
 
   it('decodes text in blocks by confidence and fills the rest with the end token after one', async () => {
@@ -201,7 +218,7 @@ describe('the sampling loop', () => {
     await it.next();
     controller.abort();
     await expect(it.next()).rejects.toThrow(SamplingAbortedError);
-    expect(denoiser.calls).toHaveLength(3);
+    expect(denoiser.calls).toHaveLength(2); // steps 1 and 2, none after the abort
     expect(denoiser.created).toBe(1);
     expect(denoiser.disposed).toBe(1);
   });

@@ -227,12 +227,11 @@ export async function* sample(
       const all = await run(rows, { start: promptLen, count: L }, m, 0, false);
       return now.map((i) => all[i] as Float32Array);
     }
-    if (ablation.promptCache && !cache) {
-      cache = denoiser.createCache(B);
-      await run(branches.map((_, b) => promptFeed(b)), { start: 0, count: 1 }, 0, promptLen, true);
-    } else if (!cache && ablation.responseCache) {
-      cache = denoiser.createCache(B);
-    }
+    // The prompt cache fills in the first step's call: the prompt rows come first and are
+    // appended; under the step-causal rule they see only themselves (block 0), so their keys
+    // and values are those a separate prefill would compute, and one call is saved.
+    const prefill = ablation.promptCache && !cache;
+    if (!cache && (ablation.promptCache || ablation.responseCache)) cache = denoiser.createCache(B);
     const toDecode = new Set(now);
     const decodedFeed = (i: number): Fed => ({ id: answer[i] as number, pos: problem.answerPositions[i] as number, block: decodedAt[i] as number });
     const appended = ablation.responseCache ? lastDecoded.map(decodedFeed) : [];
@@ -242,9 +241,10 @@ export async function* sample(
       ...(ablation.truncation ? [] : [...Array(L).keys()].filter((i) => decodedAt[i] === 0 && !toDecode.has(i))),
     ].map((i) => ({ id: model.maskId, pos: problem.answerPositions[i] as number, block: m + 1 }));
     const regs = model.registerPositions.slice(0, registers).map((pos) => ({ id: model.regId, pos, block: m + 1 }));
-    const rows = branches.map((_, b) => [...appended, ...(ablation.promptCache ? [] : promptFeed(b)), ...earlier, ...masks, ...regs]);
-    const start = appended.length + (ablation.promptCache ? 0 : promptLen) + earlier.length;
-    return run(rows, { start, count: now.length }, m, appended.length, cache !== undefined);
+    const feedPrompt = prefill || !ablation.promptCache;
+    const rows = branches.map((_, b) => [...appended, ...(feedPrompt ? promptFeed(b) : []), ...earlier, ...masks, ...regs]);
+    const start = appended.length + (feedPrompt ? promptLen : 0) + earlier.length;
+    return run(rows, { start, count: now.length }, m, appended.length + (prefill ? promptLen : 0), cache !== undefined);
   };
 
   const commit = (k: number, positions: readonly number[], tokens: readonly number[]): void => {
