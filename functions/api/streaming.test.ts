@@ -86,7 +86,7 @@ describe('a client that disconnects', () => {
     expect(events).toHaveLength(1);
     await eventually(() => api.runs.stats().cancelled === 1);
     expect(api.runs.stats()).toMatchObject({ running: 0, waiting: 0, completed: 0, cancelled: 1 });
-    // A full run would take a prefill and 256 steps; it stopped long before.
+    // A full run would take 256 steps; it stopped long before.
     expect(model.engine.stats().forwards - forwardsBefore).toBeLessThan(100);
     const next = await generate(api, { steps: 4 });
     expect(next.status).toBe(200);

@@ -11,7 +11,8 @@
  * stay exact: that is what lets the prompt cache and the response cache reuse them.
  *
  * Switches (the paper's speed ablation, Table 5):
- * - promptCache: the prompt runs once (prefill) and is read from the cache afterwards;
+ * - promptCache: the prompt runs once (as the first rows of step 1's call) and is read from
+ *   the cache afterwards;
  * - responseCache: tokens decoded last step are fed once and appended to the cache;
  * - truncation: only this step's masks are fed instead of every still-masked position.
  * Every variant but dense feeds the R registers with the masks, as training gave every
