@@ -10,9 +10,8 @@
 #
 # It resumes from models/train/checkpoints/main.pt (the shipped weights, trained with the
 # high-t curriculum; a fresh optimizer with a 100-step warmup) unless FROM names another
-# checkpoint, or FROM=scratch starts a new
-# model (MODEL_FLAGS, default the shipped architecture); it trains for MINUTES on cuda with a
-# cosine over those minutes, and writes last.pt, log.txt and metrics.jsonl to $OUT.
+# checkpoint, or FROM=scratch starts a new model (MODEL_FLAGS, default the shipped
+# architecture); it trains for MINUTES on cuda with a cosine over those minutes, and writes last.pt, log.txt and metrics.jsonl to $OUT.
 # Back here: copy last.pt to models/train/runs/NAME/last.pt and run
 #   /usr/bin/python3 models/train/export.py --checkpoint models/train/runs/NAME/last.pt
 set -euo pipefail
