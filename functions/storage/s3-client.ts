@@ -27,6 +27,7 @@ export class StorageError extends Error {
  * const s3 = createS3Client({ region: 'eu-west-1' });
  */
 export function createS3Client(settings: S3Settings, credentials?: S3ClientConfig['credentials']): S3Client {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     region: settings.region,
     followRegionRedirects: true,
