@@ -150,7 +150,8 @@ describe('timeouts', () => {
 
   it('retries a timed-out attempt, with the same key', async () => {
     const server = await tinyServer((n, res) => (n === 0 ? undefined : json(res, 200, imageBody)));
-    await generate(new SparseLavida({ baseURL: server.url, timeout: 100, maxRetries: 1 }));
+    // Long enough that the second attempt answers in time on a loaded machine.
+    await generate(new SparseLavida({ baseURL: server.url, timeout: 1500, maxRetries: 1 }));
     expect(server.seen).toHaveLength(2);
     expect(new Set(keys(server)).size).toBe(1);
   });
@@ -159,9 +160,10 @@ describe('timeouts', () => {
     const server = await tinyServer((_, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(': ping\n\n');
-      setTimeout(() => res.end('event: image_generation.completed\ndata: {"type":"image_generation.completed"}\n\n'), 300);
+      setTimeout(() => res.end('event: image_generation.completed\ndata: {"type":"image_generation.completed"}\n\n'), 3000);
     });
-    const stream = await new SparseLavida({ baseURL: server.url, timeout: 100, maxRetries: 0 }).images.generate({ prompt: 'a red circle', stream: true });
+    // The stream starts at once and lasts three times the timeout.
+    const stream = await new SparseLavida({ baseURL: server.url, timeout: 1000, maxRetries: 0 }).images.generate({ prompt: 'a red circle', stream: true });
     const types: string[] = [];
     for await (const event of stream) types.push(event.type);
     expect(types).toEqual(['image_generation.completed']);
