@@ -165,14 +165,23 @@ def export_package(checkpoint: str, out: str) -> None:
 
     The checkpoint may be rewritten by a running training job: one frozen copy makes the
     graph, the manifest and the fixtures (PyTorch/ORT parity, golden traces), so they
-    always describe the same weights.
+    always describe the same weights. The shipped package's fixtures are the tests' own
+    (test/fixtures/); a package anywhere else gets its fixtures in its own `fixtures/`
+    folder, so a trial export never replaces what the tests check.
     """
     frozen = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), 'exported.pt')
     shutil.copyfile(checkpoint, frozen)
     export_onnx(frozen, out, package=True)
+    package_dir = os.path.abspath(os.path.dirname(out) or '.')
+    shipped = os.path.realpath(package_dir) == os.path.realpath(os.path.join(repo_root(), 'models', 'shapes-tiny'))
+    fixtures = os.path.join(repo_root(), 'test', 'fixtures') if shipped else os.path.join(package_dir, 'fixtures')
+    os.makedirs(fixtures, exist_ok=True)
     here = os.path.dirname(os.path.abspath(__file__))
-    subprocess.run([sys.executable, os.path.join(here, 'parity.py'), '--checkpoint', frozen], check=True, cwd=repo_root())
-    subprocess.run([sys.executable, os.path.join(here, 'sample.py'), 'golden', '--checkpoint', frozen], check=True, cwd=repo_root())
+    subprocess.run([sys.executable, os.path.join(here, 'parity.py'), '--checkpoint', frozen, '--package', package_dir,
+                    '--out', os.path.join(fixtures, 'denoiser-parity.json')], check=True, cwd=repo_root())
+    subprocess.run([sys.executable, os.path.join(here, 'sample.py'), 'golden', '--checkpoint', frozen,
+                    '--manifest', os.path.join(package_dir, 'manifest.json'),
+                    '--out', os.path.join(fixtures, 'golden-traces.json')], check=True, cwd=repo_root())
 
 
 if __name__ == '__main__':

@@ -6,10 +6,11 @@
  *
  * `--model-info` (written by models/train/export.py) supplies the denoiser's `model` and
  * `sampling` sections; without it, those of the existing manifest.json are kept, so
- * re-packaging never drops the model.
+ * re-packaging never drops the model. A folder without a codebook gets the shipped one,
+ * models/shapes-tiny/codebook.bin: the one `npm run data` tokenizes images with by default.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
@@ -21,6 +22,7 @@ import { IMAGE_SIZE } from '../world/render.ts';
 /** Special tokens, in id order. */
 export const SPECIAL_TOKENS = ['<pad>', '<mask>', '<reg>', '<end>', '<sep>', '<t2i>', '<edit>', '<answer>'] as const;
 const PATCH = 4;
+const SHIPPED_DIR = resolve(import.meta.dirname, '../shapes-tiny');
 const PATCH_VALUES = PATCH * PATCH * 3;
 
 /** The model-describing part of a manifest, as export.py writes it (checked by manifestSchema). */
@@ -82,6 +84,10 @@ export async function buildManifest(dir: string, modelInfo?: string): Promise<Ma
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { dir: { type: 'string', default: 'models/shapes-tiny' }, 'model-info': { type: 'string' } } });
   const dir = values.dir as string;
+  if (!existsSync(join(dir, 'codebook.bin'))) {
+    await copyFile(join(SHIPPED_DIR, 'codebook.bin'), join(dir, 'codebook.bin'));
+    console.log(`${dir} had no codebook.bin: copied ${join(SHIPPED_DIR, 'codebook.bin')}`);
+  }
   const manifest = await buildManifest(dir, values['model-info']);
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${join(dir, 'manifest.json')}: ${Object.keys(manifest.files).length} files, vocabulary ${manifest.vocab.size}${manifest.model ? `, model ${manifest.model.file}` : ''}`);

@@ -2,7 +2,7 @@
 PyTorch outputs of a dense call (cache length 0) and of a sparse step against a cache.
 test/model-parity.test.ts runs the same inputs through onnxruntime-node.
 
-    /usr/bin/python3 models/train/parity.py --checkpoint CKPT [--out test/fixtures/denoiser-parity.json]
+    /usr/bin/python3 models/train/parity.py --checkpoint CKPT [--out test/fixtures/denoiser-parity.json] [--package models/shapes-tiny]
 """
 from __future__ import annotations
 
@@ -47,15 +47,17 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument('--checkpoint', required=True)
     p.add_argument('--out', default=os.path.join(repo_root(), 'test', 'fixtures', 'denoiser-parity.json'))
+    p.add_argument('--package', default=os.path.join(repo_root(), 'models', 'shapes-tiny'),
+                   help='the package whose manifest and vocabulary the fixture uses')
     a = p.parse_args()
     model, _ = load_checkpoint(a.checkpoint)
     model = model.fold()
     cfg = model.cfg
     layout = cfg.layout
-    with open(os.path.join(repo_root(), 'models', 'shapes-tiny', 'manifest.json')) as f:
+    with open(os.path.join(a.package, 'manifest.json')) as f:
         vocab = json.load(f)['vocab']
     sp = vocab['special']
-    words = {w: i for i, w in enumerate(json.load(open(os.path.join(repo_root(), 'models', 'shapes-tiny', 'vocab.json')))['tokens'])}
+    words = {w: i for i, w in enumerate(json.load(open(os.path.join(a.package, 'vocab.json')))['tokens'])}
     prompt = [sp['t2i']] + [words[w] for w in 'a red circle'.split()]
     ppos = torch.from_numpy(layout.prompt_positions('t2i', len(prompt)))
     apos = torch.from_numpy(layout.answer_positions('t2i', 256))
