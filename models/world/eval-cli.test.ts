@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { loadPackageDir } from '../../functions/storage/package-files.ts';
 import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { codesToIds } from '../../functions/tokenizers/prompt-layout.ts';
-import { tokenizeCase, type TokenizedCase } from '../train/model-io.ts';
+import { tokenizeCase, type TokenizedCase } from './model-io.ts';
 import { resolveCase } from './cases.ts';
 import { render } from './render.ts';
 

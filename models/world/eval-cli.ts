@@ -11,7 +11,7 @@
  *   --oracle          score ground-truth renders
  *   --oracle-vq       score them after the image tokenizer's encode/decode
  *   --export FILE     write the cases with their prompt ids as JSONL for an outside sampler
- *                     (models/train/model-io.ts gives the line format)
+ *                     (models/world/model-io.ts gives the line format)
  *   --score FILE      score the output ids an outside sampler wrote for exported cases
  *                     (--png-dir DIR also writes each output image there; --explain prints
  *                     each wrong case: what was asked, what the detector saw or the answer)
@@ -30,7 +30,7 @@ import { oracleProducer, pipelineProducer, runEval } from './eval.ts';
 import { createEngine } from '../../functions/engine/engine.ts';
 import { Pipeline } from '../../functions/pipeline/pipeline.ts';
 import { formatTable, Tally } from './scorer.ts';
-import { decodeOutput, explainOutput, judgeOutput, outputLineSchema, tokenizeCase } from '../train/model-io.ts';
+import { decodeOutput, explainOutput, judgeOutput, outputLineSchema, tokenizeCase } from './model-io.ts';
 
 const argsSchema = z
   .object({
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** Scores a JSONL file of sampler outputs (models/train/model-io.ts). */
+/** Scores a JSONL file of sampler outputs (models/world/model-io.ts). */
 async function scoreOutputs(file: string, model: string, json: string | undefined, pngDir: string | undefined, explain: boolean): Promise<void> {
   const tok = createTokenizers(await loadPackageDir(model));
   if (pngDir) await mkdir(pngDir, { recursive: true });

@@ -12,11 +12,11 @@ import { z } from 'zod';
 import type { RgbImage } from '../../functions/core/image.ts';
 import type { ModelTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { buildPrompt, idsToCodes } from '../../functions/tokenizers/prompt-layout.ts';
-import { caseSchema, resolveCase, type ResolvedCase } from '../world/cases.ts';
-import { render } from '../world/render.ts';
-import { detect, detectionMatches, detectionText } from '../world/detector.ts';
-import { describe } from '../world/language.ts';
-import { judgeAnswer } from '../world/scorer.ts';
+import { caseSchema, resolveCase, type ResolvedCase } from './cases.ts';
+import { render } from './render.ts';
+import { detect, detectionMatches, detectionText } from './detector.ts';
+import { describe } from './language.ts';
+import { judgeAnswer } from './scorer.ts';
 
 export interface TokenizedCase {
   readonly index: number;
