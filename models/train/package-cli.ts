@@ -22,8 +22,9 @@ import { IMAGE_SIZE } from '../world/render.ts';
 /** Special tokens, in id order. */
 export const SPECIAL_TOKENS = ['<pad>', '<mask>', '<reg>', '<end>', '<sep>', '<t2i>', '<edit>', '<answer>'] as const;
 const PATCH = 4;
-const SHIPPED_DIR = resolve(import.meta.dirname, '../shapes-tiny');
 const PATCH_VALUES = PATCH * PATCH * 3;
+/** The shipped package, whose codebook the training data is tokenized with by default. */
+const SHIPPED_DIR = resolve(import.meta.dirname, '../shapes-tiny');
 
 /** The model-describing part of a manifest, as export.py writes it (checked by manifestSchema). */
 const modelInfoSchema = z.object({ model: z.unknown(), sampling: z.unknown() }).passthrough();
