@@ -1,5 +1,5 @@
 /**
- * Provisions the bucket that holds model packages and outputs (DESIGN.md section 6): it is
+ * Provisions the bucket that holds model packages and outputs (docs/design.md section 6): it is
  * created if missing, versioned, encrypted by default, closed to the public, and its
  * outputs expire. Each setting is read first and written only when it differs, so a second
  * run changes nothing and says so. Settings an operator made stronger (KMS encryption,

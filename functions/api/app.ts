@@ -1,5 +1,5 @@
 /**
- * The HTTP application (DESIGN.md section 5): OpenAI-compatible image and chat routes over
+ * The HTTP application (docs/design.md section 5): OpenAI-compatible image and chat routes over
  * the pipeline, the model list, health, and the OpenAPI 3.1 document generated from the zod
  * schemas. Handlers are thin: the routes' work lives in images.ts and chat.ts, admission in
  * runs.ts, streaming in sse.ts, the page at `/` in playground.ts, and every error goes

@@ -1,5 +1,5 @@
 /**
- * Batch edits over HTTP (DESIGN.md section 7): `POST /v1/batches` (an Idempotency-Key makes
+ * Batch edits over HTTP (docs/design.md section 7): `POST /v1/batches` (an Idempotency-Key makes
  * retries safe), `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`, and
  * `POST /v1/hooks/{source}`, where a signed inbound webhook (Standard Webhooks, verified
  * before anything else; no API key) creates a batch. The outbound webhooks are described in

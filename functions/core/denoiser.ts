@@ -1,7 +1,7 @@
 /**
  * Where the sampler and the engine meet. The sampler decides what to feed and how tokens
- * may attend (DESIGN.md section 1, models/train/SAMPLING.md); the engine runs the graph of
- * DESIGN.md section 3 and owns the keys/values it caches. Neither imports the other.
+ * may attend (docs/design.md section 1, models/train/SAMPLING.md); the engine runs the graph of
+ * docs/design.md section 3 and owns the keys/values it caches. Neither imports the other.
  */
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The model package manifest (DESIGN.md section 3), parsed with zod at the boundary.
+ * The model package manifest (docs/design.md section 3), parsed with zod at the boundary.
  * A package is a folder or S3 prefix holding `manifest.json` and every file it lists.
  */
 import { z } from 'zod';
@@ -36,7 +36,7 @@ const positionsSchema = z
   })
   .strict();
 
-/** The denoiser graph (DESIGN.md section 3): its file, architecture and input conventions. */
+/** The denoiser graph (docs/design.md section 3): its file, architecture and input conventions. */
 const modelSchema = z
   .object({
     file: packagePath,
@@ -53,7 +53,7 @@ const modelSchema = z
   .strict();
 
 /**
- * Per-task sampling defaults. Image schedule (LaViDa-O, DESIGN.md section 1): with t the
+ * Per-task sampling defaults. Image schedule (LaViDa-O, docs/design.md section 1): with t the
  * mask ratio running from 1 to 0, the fraction still masked after step k of S is
  * s(1 - k/S), s(t) = shift*t / (1 + (shift-1)*t); per-step counts are its differences, at
  * least one per step. shift > 1 decodes few tokens early and many late. `guidance` is the

@@ -1,5 +1,5 @@
 /**
- * The names of the denoiser graph's inputs and outputs (DESIGN.md section 3) for a model of
+ * The names of the denoiser graph's inputs and outputs (docs/design.md section 3) for a model of
  * `layers` layers, and the checks that a loaded graph, and every feed built for it, match.
  */
 

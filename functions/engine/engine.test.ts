@@ -42,7 +42,7 @@ function fixtureInput(call: ParityCall, cache?: KvCache): ForwardInput {
 
 
 /**
- * The step-causal bias (DESIGN.md section 1) of queries in `queryBlocks` over keys in
+ * The step-causal bias (docs/design.md section 1) of queries in `queryBlocks` over keys in
  * `keyBlocks` (the cache's, then the queries' own): block i may attend block j iff
  * (i <= m and j <= i) or (i > m and (j <= m or j = i)). Rows repeat it `batch` times.
  */

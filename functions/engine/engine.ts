@@ -1,5 +1,5 @@
 /**
- * The engine: the denoiser of a verified model package (DESIGN.md section 3), run by
+ * The engine: the denoiser of a verified model package (docs/design.md section 3), run by
  * onnxruntime-node in worker threads so the caller's event loop never waits on a forward
  * pass. Each worker holds one session and the keys/values of the caches created on it; the
  * caller holds KvCache handles (id, batch, length, dispose).

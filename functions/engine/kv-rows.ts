@@ -19,7 +19,7 @@ export interface KvBlock {
 /**
  * `past` [batch, H, C, Dh] followed, along the token axis, by the first `append` tokens of
  * rows [rowStart, rowStart + batch) of `fresh` [*, H, freshLength, Dh]: a new
- * [batch, H, C + append, Dh] (the cache after a step; DESIGN.md section 3).
+ * [batch, H, C + append, Dh] (the cache after a step; docs/design.md section 3).
  *
  * @example
  * appendTokens({ data: past, batch: 1, length: 290 }, { data: newKey, batch: 2, length: 40 }, 1, 12, dims);

@@ -1,5 +1,5 @@
 /**
- * Batches of edits (DESIGN.md section 7): what a batch and its items are, their statuses,
+ * Batches of edits (docs/design.md section 7): what a batch and its items are, their statuses,
  * and the rules that derive a batch's status from its items. Both job stores (SQLite,
  * objects on S3) keep these records; the worker, the API and the webhooks read them.
  */

@@ -1,6 +1,6 @@
 /**
  * The fixed, seeded, coarse-to-fine order in which image positions are decoded
- * (DESIGN.md section 1; models/train/SAMPLING.md section 3): one position per cell of a 2×2
+ * (docs/design.md section 1; models/train/SAMPLING.md section 3): one position per cell of a 2×2
  * split of the grid, then one per cell of a 4×4 split that holds none yet, and so on down to
  * single positions. Early steps spread over the whole image; later ones fill in.
  */

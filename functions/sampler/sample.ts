@@ -1,5 +1,5 @@
 /**
- * The MDM sampling loop, dense and sparse (DESIGN.md section 1; the rules are specified in
+ * The MDM sampling loop, dense and sparse (docs/design.md section 1; the rules are specified in
  * models/train/SAMPLING.md and the Python reference `models/train/sample.py` follows them).
  *
  * One loop serves every variant. At each step it decides which tokens to feed, each with a
@@ -113,7 +113,7 @@ interface Fed {
 
 const PAD_BLOCK = -1;
 
-/** Step-causal visibility (DESIGN.md section 1, "Training"). `m` = clean blocks so far. */
+/** Step-causal visibility (docs/design.md section 1, "Training"). `m` = clean blocks so far. */
 export function mayAttend(query: number, key: number, m: number): boolean {
   return query <= m ? key <= query : key <= m || key === query;
 }

@@ -1,5 +1,5 @@
 /**
- * Model packages on S3 (DESIGN.md section 6). Under a root prefix such as `s3://B/models/`:
+ * Model packages on S3 (docs/design.md section 6). Under a root prefix such as `s3://B/models/`:
  *
  *   <root><name>/<version>/<file>         every file the manifest lists
  *   <root><name>/<version>/manifest.json  written after every file, so a version without it is incomplete

@@ -1,5 +1,5 @@
 /**
- * The image VQ tokenizer (DESIGN.md section 4): a 64x64 RGB image is cut into 4x4 patches,
+ * The image VQ tokenizer (docs/design.md section 4): a 64x64 RGB image is cut into 4x4 patches,
  * a 16x16 grid read row-major, and each patch becomes the index of its nearest codebook
  * entry (squared RGB distance over the 48 values of a patch).
  *

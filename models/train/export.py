@@ -1,4 +1,4 @@
-"""Export a training checkpoint to the package's denoiser.onnx (DESIGN.md section 3).
+"""Export a training checkpoint to the package's denoiser.onnx (docs/design.md section 3).
 
     /usr/bin/python3 models/train/export.py --checkpoint models/train/runs/main/last.pt \
         [--out models/shapes-tiny/denoiser.onnx] [--no-package]

@@ -1,5 +1,5 @@
 """The shapes-tiny denoiser: a small pre-LN transformer with hand-written attention that
-matches the ONNX contract of DESIGN.md section 3.
+matches the ONNX contract of docs/design.md section 3.
 
     forward(input_ids [B,N], position_ids [B,N], attn_bias [B,1,N,C+N], past=[(k,v)]*layers)
         -> logits [B,N,V], [(new_key, new_value)]*layers   (k, v: [B,H,N,Dh])
@@ -9,7 +9,7 @@ NEG_INF = may not. Positions carry 2D structure during training (segment + row +
 tables shared by the source and answer grids, a 1D table for text and registers); `fold()`
 turns them into the single position table the exported graph uses.
 
-The attention-bias builders below encode DESIGN.md section 1: `dense_bias` (full
+The attention-bias builders below encode docs/design.md section 1: `dense_bias` (full
 bidirectional among real tokens) and `step_causal_bias` (block rule of the training mask).
 """
 from __future__ import annotations
@@ -205,7 +205,7 @@ def n_params(model: nn.Module) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-# Attention biases (DESIGN.md section 1). `valid` marks real tokens (False = batch padding).
+# Attention biases (docs/design.md section 1). `valid` marks real tokens (False = batch padding).
 
 def _to_bias(allowed: torch.Tensor) -> torch.Tensor:
     """[B,Nq,Nk] bool -> [B,1,Nq,Nk] float additive bias."""
@@ -219,7 +219,7 @@ def dense_bias(valid: torch.Tensor) -> torch.Tensor:
 
 
 def step_causal_allowed(blocks: torch.Tensor, n_clean: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """The step-causal rule (DESIGN.md section 1, "Training").
+    """The step-causal rule (docs/design.md section 1, "Training").
 
     blocks: [B,N] block of each token (0 = prompt, 1..M = clean answer blocks in cache order,
     M+1.. = masked blocks, each with its own registers); n_clean: [B] M per example.

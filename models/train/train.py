@@ -1,5 +1,5 @@
 """Train shapes-tiny: one set of weights for text-to-image, edits and answers, with both
-objectives on every step (DESIGN.md section 1):
+objectives on every step (docs/design.md section 1):
 
 - dense MDM loss: mask ratio t ~ U(0,1), full bidirectional attention over prompt+answer,
   cross-entropy on the masked answer tokens, averaged per example (the 1/t weighting of

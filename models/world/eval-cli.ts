@@ -16,7 +16,7 @@
  *                     (--png-dir DIR also writes each output image there; --explain prints
  *                     each wrong case: what was asked, what the detector saw or the answer)
  * Cases are generated evenly over each task's categories from the seed, or read from a
- * JSONL file (one case a line, see DESIGN.md section 4).
+ * JSONL file (one case a line, see docs/design.md section 4).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
