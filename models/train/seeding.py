@@ -1,0 +1,127 @@
+"""Text-to-image sampling variations that SAMPLING.md does not have, for studying how the
+first steps seed objects: per-phase guidance and temperature, and explicit token counts for
+the first steps. Everything else is the reference sampler (`sample.py`); the outputs are
+scored through `npm run eval -- --score`.
+
+    /usr/bin/python3 models/train/seeding.py --checkpoint models/train/checkpoints/main.pt \
+        --cases /tmp/t2i200.jsonl [--first-counts 1,1,1,1] [--early-frac 0.1 --early-guidance 1.5] \
+        [--early-temperature 0.2] [--guidance 2] [--temperature 0.5] [--steps 20] [--shift 3]
+
+`--cases` comes from `npm run eval -- --export FILE --task t2i --n 200 --seed 11`.
+`--first-counts 1,1,1,1` decodes one token at each of the first four steps and spreads the
+rest over the remaining steps by the same schedule (the total stays `--steps`). "Early"
+steps are those that start while fewer than `--early-frac` of the tokens are decoded.
+`--trace N` prints case N's grid after chosen steps instead ('#' object, '.' background).
+"""
+import argparse
+import collections
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import List
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sample import (Mulberry32, SampleOptions, SampleResult, StepRecord, _load, decoded_counts,  # noqa: E402
+                    stratified_order)
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+
+
+def step_counts(length: int, steps: int, shift: float, first: List[int]) -> List[int]:
+    if not first:
+        return decoded_counts(length, steps, 'shift', shift)
+    if len(first) >= steps or sum(first) >= length:
+        raise SystemExit('--first-counts must leave tokens and steps for the schedule')
+    return first + decoded_counts(length - sum(first), steps - len(first), 'shift', shift)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint', required=True)
+    p.add_argument('--manifest', default=os.path.join(REPO, 'models/shapes-tiny/manifest.json'))
+    p.add_argument('--cases', required=True)
+    p.add_argument('--sampler', choices=['sparse', 'dense'], default='sparse')
+    p.add_argument('--steps', type=int, default=20)
+    p.add_argument('--shift', type=float, default=3.0)
+    p.add_argument('--temperature', type=float, default=0.5)
+    p.add_argument('--guidance', type=float, default=2.0)
+    p.add_argument('--first-counts', default='')
+    p.add_argument('--early-frac', type=float, default=0.0)
+    p.add_argument('--early-guidance', type=float, default=None)
+    p.add_argument('--early-temperature', type=float, default=None)
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--trace', type=int, default=None)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    _, sampler, _ = _load(a.checkpoint, a.manifest)
+    first = [int(x) for x in a.first_counts.split(',') if x.strip()]
+
+    def sample_image(self, branches, task, opts, registers, rng) -> SampleResult:
+        L = self.layout.grid ** 2
+        answer_pos = torch.from_numpy(self.layout.answer_positions(task, L))
+        order = stratified_order(self.layout.grid, Mulberry32(opts.seed))
+        answer = [self.mask_id] * L
+        result = SampleResult(answer=answer)
+        done = 0
+        for count in step_counts(L, opts.steps, opts.shift, first):
+            positions = order[done:done + count]
+            early = done < a.early_frac * L
+            done += count
+            step_opts = dataclasses.replace(
+                opts,
+                guidance=a.early_guidance if early and a.early_guidance is not None else opts.guidance,
+                temperature=a.early_temperature if early and a.early_temperature is not None else opts.temperature)
+            logits = self._logits(branches, answer, positions, answer_pos, step_opts, registers)
+            tokens, _ = self._choose(logits, self.image_allowed, step_opts, rng)
+            for pos, tok in zip(positions, tokens):
+                answer[pos] = tok
+            for b in branches:
+                b.prev = list(zip(positions, tokens))
+            result.steps.append(StepRecord(positions=list(positions), tokens=tokens))
+        return result
+
+    sampler._sample_image = sample_image.__get__(sampler)
+    with open(a.cases) as f:
+        lines = [json.loads(l) for l in f if l.strip()]
+    if any(l['task'] != 't2i' for l in lines):
+        raise SystemExit(f'{a.cases}: only t2i cases are supported')
+
+    def run(line) -> SampleResult:
+        opts = SampleOptions(mode=a.sampler, steps=a.steps, schedule='shift', shift=a.shift,
+                             temperature=a.temperature, guidance=a.guidance, seed=line['seed'])
+        return sampler.sample('t2i', line['prompt'], line['uncond'], opts)
+
+    if a.trace is not None:
+        line = lines[a.trace]
+        res = run(line)
+        background = collections.Counter(res.answer).most_common(1)[0][0]
+        print(f"case {a.trace}: {line['case']['prompt']!r}")
+        grid = [' '] * len(res.answer)
+        for k, st in enumerate(res.steps, 1):
+            for pos, tok in zip(st.positions, st.tokens):
+                grid[pos] = '.' if tok == background else '#'
+            if k <= 4 or k == len(res.steps):
+                print(f'after step {k} ({len(st.positions)} tokens)')
+                side = sampler.layout.grid
+                for r in range(side):
+                    print('  |' + ''.join(grid[r * side:(r + 1) * side]) + '|')
+        return
+
+    out = os.path.join(tempfile.mkdtemp(prefix='seeding-'), 'outputs.jsonl')
+    with open(out, 'w') as f:
+        for line in lines:
+            res = run(line)
+            f.write(json.dumps({'index': line['index'], 'seed': line['seed'], 'case': line['case'], 'output': res.answer}) + '\n')
+    r = subprocess.run(['npm', 'run', '--silent', 'eval', '--', '--score', out], cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(r.stderr or r.stdout)
+    print(r.stdout, end='')
+
+
+if __name__ == '__main__':
+    main()
