@@ -235,6 +235,15 @@ class Sampler:
             conf.append(float(probs[tok]))
         return tokens, conf
 
+    def _image_counts(self, length: int, opts: SampleOptions) -> List[int]:
+        """Tokens decoded at each image step (SAMPLING.md section 2); `seeding.py` varies it."""
+        return decoded_counts(length, opts.steps, opts.schedule, opts.shift)
+
+    def _image_step_options(self, decoded: int, length: int, opts: SampleOptions) -> SampleOptions:
+        """The options of a step that starts with `decoded` of `length` tokens decoded: the
+        same at every step here; `seeding.py` varies guidance and temperature by phase."""
+        return opts
+
     def _sample_image(self, branches: List[Branch], task: str, opts: SampleOptions, registers: int, rng: Mulberry32) -> SampleResult:
         L = self.layout.grid ** 2
         answer_pos = torch.from_numpy(self.layout.answer_positions(task, L))
@@ -242,11 +251,12 @@ class Sampler:
         answer = [self.mask_id] * L
         result = SampleResult(answer=answer)
         done = 0
-        for count in decoded_counts(L, opts.steps, opts.schedule, opts.shift):
+        for count in self._image_counts(L, opts):
             positions = order[done:done + count]
+            step_opts = self._image_step_options(done, L, opts)
             done += count
-            logits = self._logits(branches, answer, positions, answer_pos, opts, registers)
-            tokens, _ = self._choose(logits, self.image_allowed, opts, rng)
+            logits = self._logits(branches, answer, positions, answer_pos, step_opts, registers)
+            tokens, _ = self._choose(logits, self.image_allowed, step_opts, rng)
             for p, t in zip(positions, tokens):
                 answer[p] = t
             for b in branches:

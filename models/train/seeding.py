@@ -26,8 +26,7 @@ from typing import List
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sample import (Mulberry32, SampleOptions, SampleResult, StepRecord, _load, decoded_counts,  # noqa: E402
-                    stratified_order)
+from sample import SampleOptions, SampleResult, Sampler, _load, decoded_counts  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 
@@ -58,34 +57,22 @@ def main() -> None:
     p.add_argument('--trace', type=int, default=None)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    _, sampler, _ = _load(a.checkpoint, a.manifest)
+    model, reference, _ = _load(a.checkpoint, a.manifest)
     first = [int(x) for x in a.first_counts.split(',') if x.strip()]
 
-    def sample_image(self, branches, task, opts, registers, rng) -> SampleResult:
-        L = self.layout.grid ** 2
-        answer_pos = torch.from_numpy(self.layout.answer_positions(task, L))
-        order = stratified_order(self.layout.grid, Mulberry32(opts.seed))
-        answer = [self.mask_id] * L
-        result = SampleResult(answer=answer)
-        done = 0
-        for count in step_counts(L, opts.steps, opts.shift, first):
-            positions = order[done:done + count]
-            early = done < a.early_frac * L
-            done += count
-            step_opts = dataclasses.replace(
-                opts,
-                guidance=a.early_guidance if early and a.early_guidance is not None else opts.guidance,
-                temperature=a.early_temperature if early and a.early_temperature is not None else opts.temperature)
-            logits = self._logits(branches, answer, positions, answer_pos, step_opts, registers)
-            tokens, _ = self._choose(logits, self.image_allowed, step_opts, rng)
-            for pos, tok in zip(positions, tokens):
-                answer[pos] = tok
-            for b in branches:
-                b.prev = list(zip(positions, tokens))
-            result.steps.append(StepRecord(positions=list(positions), tokens=tokens))
-        return result
+    class Seeding(Sampler):
+        def _image_counts(self, length: int, opts: SampleOptions) -> List[int]:
+            return step_counts(length, opts.steps, opts.shift, first)
 
-    sampler._sample_image = sample_image.__get__(sampler)
+        def _image_step_options(self, decoded: int, length: int, opts: SampleOptions) -> SampleOptions:
+            if decoded >= a.early_frac * length:
+                return opts
+            return dataclasses.replace(
+                opts,
+                guidance=opts.guidance if a.early_guidance is None else a.early_guidance,
+                temperature=opts.temperature if a.early_temperature is None else a.early_temperature)
+
+    sampler = Seeding(model, reference.vocab)
     with open(a.cases) as f:
         lines = [json.loads(l) for l in f if l.strip()]
     if any(l['task'] != 't2i' for l in lines):
