@@ -58,7 +58,12 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     model, reference, _ = _load(a.checkpoint, a.manifest)
-    first = [int(x) for x in a.first_counts.split(',') if x.strip()]
+    try:
+        first = [int(x) for x in a.first_counts.split(',') if x.strip()]
+    except ValueError:
+        raise SystemExit(f'--first-counts {a.first_counts!r}: expected whole numbers separated by commas, e.g. 1,1,1,1')
+    if any(c < 1 for c in first):
+        raise SystemExit(f'--first-counts {a.first_counts!r}: every step decodes at least one token')
 
     class Seeding(Sampler):
         def _image_counts(self, length: int, opts: SampleOptions) -> List[int]:
@@ -73,10 +78,14 @@ def main() -> None:
                 temperature=opts.temperature if a.early_temperature is None else a.early_temperature)
 
     sampler = Seeding(model, reference.vocab)
+    if not os.path.isfile(a.cases):
+        raise SystemExit(f'{a.cases}: no such file (make it with npm run eval -- --export FILE --task t2i)')
     with open(a.cases) as f:
         lines = [json.loads(l) for l in f if l.strip()]
-    if any(l['task'] != 't2i' for l in lines):
-        raise SystemExit(f'{a.cases}: only t2i cases are supported')
+    if not lines or any(l.get('task') != 't2i' for l in lines):
+        raise SystemExit(f'{a.cases}: expected t2i cases from npm run eval -- --export (one JSON object a line)')
+    if a.trace is not None and not 0 <= a.trace < len(lines):
+        raise SystemExit(f'--trace {a.trace}: {a.cases} has cases 0..{len(lines) - 1}')
 
     def run(line) -> SampleResult:
         opts = SampleOptions(mode=a.sampler, steps=a.steps, schedule='shift', shift=a.shift,
