@@ -18,7 +18,6 @@ import collections
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from typing import List
@@ -26,9 +25,8 @@ from typing import List
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sample import SampleOptions, SampleResult, Sampler, _load, decoded_counts  # noqa: E402
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+from common import repo_root  # noqa: E402
+from sample import SampleOptions, SampleResult, Sampler, _load, _npm_eval, decoded_counts  # noqa: E402
 
 
 def step_counts(length: int, steps: int, shift: float, first: List[int]) -> List[int]:
@@ -42,7 +40,7 @@ def step_counts(length: int, steps: int, shift: float, first: List[int]) -> List
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--checkpoint', required=True)
-    p.add_argument('--manifest', default=os.path.join(REPO, 'models/shapes-tiny/manifest.json'))
+    p.add_argument('--manifest', default=os.path.join(repo_root(), 'models/shapes-tiny/manifest.json'))
     p.add_argument('--cases', required=True)
     p.add_argument('--sampler', choices=['sparse', 'dense'], default='sparse')
     p.add_argument('--steps', type=int, default=20)
@@ -78,6 +76,7 @@ def main() -> None:
                 temperature=opts.temperature if a.early_temperature is None else a.early_temperature)
 
     sampler = Seeding(model, reference.vocab)
+    step_counts(sampler.layout.grid ** 2, a.steps, a.shift, first)  # a bad --first-counts fails before sampling
     if not os.path.isfile(a.cases):
         raise SystemExit(f'{a.cases}: no such file (make it with npm run eval -- --export FILE --task t2i)')
     with open(a.cases) as f:
@@ -113,10 +112,7 @@ def main() -> None:
         for line in lines:
             res = run(line)
             f.write(json.dumps({'index': line['index'], 'seed': line['seed'], 'case': line['case'], 'output': res.answer}) + '\n')
-    r = subprocess.run(['npm', 'run', '--silent', 'eval', '--', '--score', out], cwd=REPO, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(r.stderr or r.stdout)
-    print(r.stdout, end='')
+    print(_npm_eval(['--score', out]), end='')
 
 
 if __name__ == '__main__':
