@@ -376,6 +376,30 @@ describe('closing', () => {
     cache.dispose();
     await doomed.close();
   });
+
+  it('waits for a run in progress to finish on its worker, since ending the thread mid-run aborts the process', async () => {
+    // A 4 × 300-token forward runs for tens of milliseconds: close() lands while it is on the worker.
+    const batch = 4;
+    const n = 300;
+    const input: ForwardInput = {
+      batch,
+      length: n,
+      inputIds: new Int32Array(batch * n).fill(pkg.manifest.vocab.special.mask),
+      positionIds: rows(batch, Array.from({ length: n }, (_, i) => i)),
+      attnBias: new Float32Array(batch * n * n),
+      read: { start: 0, count: 1 },
+    };
+    for (let i = 0; i < 6; i++) {
+      const closing = await createEngine(pkg);
+      const outcome = closing.forward(input).then(
+        () => 'finished',
+        (e: EngineError) => e.code,
+      );
+      await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+      await closing.close();
+      expect(await outcome).toBe('closed');
+    }
+  });
 });
 
 describe('packages the engine refuses', () => {

@@ -23,6 +23,9 @@ import { requireExecutionProvider } from './execution-provider.ts';
 import { checkForwardInput, type ForwardLimits } from './forward-check.ts';
 import type { FromWorker, HeldCaches, RunPart, ToWorker, WorkerSetup } from './protocol.ts';
 
+/** How long `close` waits for a worker's run in progress before terminating the worker. */
+const CLOSE_GRACE_MS = 30_000;
+
 export interface EngineOptions {
   /** Worker threads, each with its own session (default 1). */
   readonly workers?: number;
@@ -177,14 +180,34 @@ class Slot {
   cacheRows = 0;
   runs = 0;
   held: HeldCaches = { caches: 0, tokens: 0 };
+  exited = false;
 
   constructor(
     readonly index: number,
     readonly worker: Worker,
-  ) {}
+  ) {
+    worker.once('exit', () => (this.exited = true));
+  }
 
   post(message: ToWorker, transfer: ArrayBuffer[] = []): void {
     this.worker.postMessage(message, transfer);
+  }
+
+  /**
+   * Ends the worker once its run in progress (if any) has finished: terminating a thread
+   * inside session.run aborts the whole process. A worker still busy after `graceMs` (a
+   * hung run) is terminated.
+   */
+  shutDown(graceMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.exited) return resolve();
+      const timer = setTimeout(() => void this.worker.terminate(), graceMs);
+      this.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.post({ type: 'close' });
+    });
   }
 }
 
@@ -393,7 +416,7 @@ class OrtEngine implements Engine {
     this.stopped = reason;
     const jobs = [...this.queue.splice(0), ...this.slots.flatMap((s) => s.running.splice(0))];
     for (const job of jobs) job.reject(new EngineError('closed', `forward: ${reason} while this forward was pending`));
-    this.terminated = Promise.all(this.slots.map((s) => s.worker.terminate())).then(() => undefined);
+    this.terminated = Promise.all(this.slots.map((s) => s.shutDown(CLOSE_GRACE_MS))).then(() => undefined);
   }
 }
 

@@ -57,6 +57,10 @@ async function handle(session: ort.InferenceSession, message: ToWorker): Promise
       return;
     case 'run':
       return run(session, message.run, message.parts);
+    case 'close':
+      // Only here, with no run in flight: ending the thread during session.run aborts the process.
+      await session.release();
+      process.exit(0);
   }
 }
 

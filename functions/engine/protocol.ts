@@ -44,7 +44,9 @@ export type ToWorker =
   | { readonly type: 'cache-create'; readonly cache: number; readonly batch: number }
   | { readonly type: 'cache-dispose'; readonly cache: number }
   /** One session.run for all parts (same `length`; rows stacked in part order). */
-  | { readonly type: 'run'; readonly run: number; readonly parts: readonly RunPart[] };
+  | { readonly type: 'run'; readonly run: number; readonly parts: readonly RunPart[] }
+  /** After the messages before it (a run in progress finishes): release the session and exit. */
+  | { readonly type: 'close' };
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly inputNames: readonly string[]; readonly outputNames: readonly string[] }
