@@ -29,7 +29,7 @@ const pipeline = new Pipeline(createTokenizers(pkg), engine);
 
 describe('golden traces of the reference sampler', () => {
   for (const trace of fixture.traces) {
-    it(`${trace.task} ${trace.options.mode}: same tokens at every step`, async () => {
+    it(`${trace.task} ${trace.options.mode}${trace.task === 'answer' ? ` (text block ${trace.options.text_block})` : ''}: same tokens at every step`, async () => {
       const it = sample(engine, pipeline.samplerModel(), pipeline.problem(trace.task, trace.prompt, trace.uncond), {
         sampler: trace.options.mode, steps: trace.options.steps,
         schedule: { kind: trace.options.schedule, shift: trace.options.shift },

@@ -82,7 +82,7 @@ const cases: Case[] = [
   { name: 'an http image URL', path: CHAT, init: ask(question('https://example.com/a.png')), status: 422, code: 'invalid_image_url', param: 'messages[0].content[1].image_url.url', message: /not fetched/ },
   { name: 'a question without an image', path: CHAT, init: ask('what color is the circle?'), status: 422, code: 'missing_image', param: 'messages' },
   { name: 'an unknown word in a question', path: CHAT, init: ask([{ type: 'text', text: 'what flavour is the circle?' }, { type: 'image_url', image_url: { url: pngDataUrl } }]), status: 422, code: 'unknown_word', param: 'messages[0].content', message: /"flavour"/ },
-  { name: 'answer steps that do not fit the text blocks', path: CHAT, init: ask(question(pngDataUrl), { steps: 5 }), status: 422, code: 'invalid_value', param: 'steps', message: /multiple of 4/ },
+  { name: 'answer steps beyond the answer length', path: CHAT, init: ask(question(pngDataUrl), { steps: 33 }), status: 422, code: 'invalid_value', param: 'steps', message: /1\.\.32, got 33/ },
   { name: 'an unknown content part', path: CHAT, init: ask([{ type: 'input_audio', input_audio: {} }]), status: 422, code: 'invalid_value', param: 'messages[0].content' },
   { name: 'an unknown route', path: '/v1/images/variations', init: generate({}), status: 404, code: 'not_found', param: null },
   { name: 'an unknown model id', path: '/v1/models/dall-e-3', init: { method: 'GET' }, status: 404, code: 'model_not_found', param: 'model' },

@@ -74,8 +74,15 @@ describe('edits and answers', () => {
     const denoiser = new FakeDenoiser(vocab);
     const pipeline = new Pipeline(tokenizers, denoiser);
     expect(() => pipeline.answer(blankImage(64, 64), 'what flavour is the circle?')).toThrow(UnknownWordError);
-    expect(() => pipeline.settings('answer', { steps: 6 })).toThrow(/multiple of 4/);
+    expect(() => pipeline.settings('answer', { steps: 40 })).toThrow(/1\.\.32/);
     expect(denoiser.calls).toHaveLength(0);
+    // A package that answers in blocks of 8 needs steps that split evenly over its 4 blocks.
+    const sampling = tokenizers.manifest.sampling;
+    if (sampling === undefined) throw new Error('the shipped manifest has sampling defaults');
+    const blocks8 = { ...tokenizers, manifest: { ...tokenizers.manifest, sampling: { ...sampling, answer: { ...sampling.answer, block: 8 } } } };
+    const pipeline8 = new Pipeline(blocks8, denoiser);
+    expect(() => pipeline8.settings('answer', { steps: 6 })).toThrow(/multiple of 4/);
+    expect(pipeline8.settings('answer', { steps: 12 }).steps).toBe(12);
   });
 
   it('streams the answer as its prefix becomes final, deltas adding up to the answer', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Denoiser, ForwardInput, ForwardOutput, KvCache } from '../core/denoiser.ts';
 import { Rng } from '../core/rng.ts';
 import { choose, guide } from './choose.ts';
 import { FakeDenoiser } from './fake-denoiser.ts';
@@ -28,7 +29,7 @@ const textProblem: SampleProblem = {
 };
 const base: SampleOptions = { sampler: 'sparse', steps: 8, schedule: { kind: 'shift', shift: 3 }, temperature: 0, guidance: 1, seed: 3 };
 
-async function run(problem: SampleProblem, options: SampleOptions, denoiser = new FakeDenoiser(V)) {
+async function run<D extends Denoiser = FakeDenoiser>(problem: SampleProblem, options: SampleOptions, denoiser: D = new FakeDenoiser(V) as unknown as D) {
   const events: StepEvent[] = [];
   const it = sample(denoiser, model, problem, options);
   for (;;) {
@@ -208,6 +209,42 @@ describe('the sampling loop', () => {
     const end = result.answer.indexOf(model.endId);
     if (end >= 0) expect(result.answer.slice(Math.floor(end / 4 + 1) * 4).every((t) => t === model.endId)).toBe(true);
     expect(result.answer.every((t) => t !== model.maskId)).toBe(true);
+  });
+
+  it('stops as soon as the text before the first end token is decoded, and fills the rest with end tokens', async () => {
+    // Answer position i gets the token and logit of script[i] (every other id scores 0).
+    const scripted = (script: readonly [number, number][]): Denoiser & { calls: number } => {
+      let length = 0;
+      const denoiser = {
+        maskValue: -1e9,
+        calls: 0,
+        createCache: (batch: number): KvCache => ({ batch, get length() { return length; }, dispose() {} }),
+        async forward(input: ForwardInput): Promise<ForwardOutput> {
+          denoiser.calls++;
+          length += input.cache ? (input.append ?? 0) : 0;
+          const logits = new Float32Array(input.read.count * V);
+          for (let r = 0; r < input.read.count; r++) {
+            const [token, logit] = script[(input.positionIds[input.read.start + r] as number) - 500] as [number, number];
+            logits[r * V + token] = logit;
+          }
+          return { logits, vocab: V };
+        },
+      };
+      return denoiser;
+    };
+    const END = model.endId;
+    for (const sampler of ['dense', 'sparse'] as const) {
+      // One block of 16, 2 tokens a step: step 1 commits positions 2 (a word) and 1 (end), but
+      // position 0 is still masked; step 2 commits 0, and the text "12" is final.
+      const denoiser = scripted([[12, 15], [END, 20], [13, 25], ...Array(13).fill([END, 10])]);
+      const { result, events } = await run(textProblem, { ...base, sampler, steps: 8, textBlock: 16 }, denoiser);
+      expect(events.map((e) => e.positions)).toEqual([[1, 2], [0, 3]]);
+      expect(result.steps).toBe(2);
+      expect(denoiser.calls).toBe(2);
+      expect(result.answer).toEqual([12, ...Array(15).fill(END)]);
+      expect(events.at(-1)?.answer).toEqual(result.answer);
+      expect(events.at(-1)?.maskedFraction).toBe(0);
+    }
   });
 
   it('stops between steps when cancelled and frees its cache', async () => {

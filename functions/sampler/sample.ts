@@ -271,7 +271,7 @@ export async function* sample(
       }
     } else {
       const totalSteps = options.steps;
-      for (let blk = 0; blk < L / block; blk++) {
+      text: for (let blk = 0; blk < L / block; blk++) {
         let masked = Array.from({ length: block }, (_, i) => blk * block + i);
         for (const count of textBlockCounts(block, stepsPerBlock)) {
           k++;
@@ -286,11 +286,11 @@ export async function* sample(
           commit(k, positions, ranked.map((r) => (choices[r.i] as { token: number }).token));
           const taken = new Set(positions);
           masked = masked.filter((p) => !taken.has(p));
+          if (finishText(answer, model)) {
+            yield event(k, totalSteps, positions, positions.map((p) => answer[p] as number), answer, 0);
+            break text;
+          }
           yield event(k, totalSteps, positions, positions.map((p) => answer[p] as number), answer, answer.filter((t) => t === model.maskId).length / L);
-        }
-        if (answer.slice(blk * block, (blk + 1) * block).includes(model.endId)) {
-          for (let p = (blk + 1) * block; p < L; p++) answer[p] = model.endId;
-          break;
         }
       }
     }
@@ -298,6 +298,19 @@ export async function* sample(
   } finally {
     (cache as KvCache | undefined)?.dispose();
   }
+}
+
+/**
+ * The answer is final once its first `<end>` is decoded and every position before it is too:
+ * later positions cannot change the text. Then every position after that `<end>` becomes
+ * `<end>` and sampling stops (SAMPLING.md section 4). Returns whether it stopped.
+ */
+function finishText(answer: number[], model: SamplerModel): boolean {
+  const end = answer.indexOf(model.endId);
+  if (end < 0) return false;
+  for (let p = 0; p < end; p++) if (answer[p] === model.maskId) return false;
+  answer.fill(model.endId, end + 1);
+  return true;
 }
 
 function visible(query: number, key: number, m: number, dense: boolean): boolean {

@@ -42,7 +42,7 @@ MAX_BYTES = 20 * 1024 * 1024
 SAMPLING_DEFAULTS = {
     't2i': {'steps': 20, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0},
     'edit': {'steps': 20, 'shift': 3.0, 'temperature': 0.5, 'guidance': 1.5},
-    'answer': {'steps': 8, 'shift': 1.0, 'temperature': 0.0, 'guidance': 1.0, 'block': 8},
+    'answer': {'steps': 8, 'shift': 1.0, 'temperature': 0.0, 'guidance': 1.0, 'block': 32},
 }
 
 

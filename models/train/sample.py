@@ -288,13 +288,23 @@ class Sampler:
                 for b in branches:
                     b.prev = committed
                 result.steps.append(StepRecord(positions=[p for p, _ in committed], tokens=[t for _, t in committed]))
+                if self._finish_text(answer):
+                    return result
                 taken = {p for p, _ in committed}
                 masked = [p for p in masked if p not in taken]
-            if self.end_id in answer[blk * block:(blk + 1) * block]:
-                for p in range((blk + 1) * block, L):
-                    answer[p] = self.end_id
-                break
         return result
+
+    def _finish_text(self, answer: List[int]) -> bool:
+        """The answer is final once its first <end> is decoded and every position before it is
+        too; then every later position becomes <end> and sampling stops (SAMPLING.md section 4)."""
+        if self.end_id not in answer:
+            return False
+        end = answer.index(self.end_id)
+        if self.mask_id in answer[:end]:
+            return False
+        for p in range(end + 1, len(answer)):
+            answer[p] = self.end_id
+        return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -382,9 +392,10 @@ def cmd_golden(a: argparse.Namespace) -> None:
         lines = [json.loads(l) for l in f if l.strip()]
     for line in lines:
         task = line['task']
-        for mode in ('dense', 'sparse'):
+        # Answers in semi-autoregressive blocks of 8 and in one block of 32 (the manifest's).
+        for mode, block in [(m, b) for b in ((8, 32) if task == 'answer' else (8,)) for m in ('dense', 'sparse')]:
             opts = SampleOptions(mode=mode, steps=a.text_steps if task == 'answer' else a.steps, temperature=0.0,
-                                 guidance=1.0 if task == 'answer' else a.guidance, seed=a.seed)
+                                 guidance=1.0 if task == 'answer' else a.guidance, seed=a.seed, text_block=block)
             res = sampler.sample(task, line['prompt'], line['uncond'], opts)
             traces.append({
                 'case': line['case'], 'task': task, 'prompt': line['prompt'], 'uncond': line['uncond'],
