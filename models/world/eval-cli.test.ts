@@ -87,6 +87,23 @@ describe('npm run eval', () => {
     }
   });
 
+  it('runs sparse with some of its switches off; the caches change no answer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eval-switches-'));
+    const scores = async (switches: string) => {
+      const out = join(dir, `${switches || 'none'}.json`);
+      const r = await evalCli('--sampler', 'sparse', '--switches', switches, '--task', 'answer', '--n', '12', '--seed', '3', '--json', out);
+      expect(r.code).toBe(0);
+      return (JSON.parse(readFileSync(out, 'utf8')) as { results: unknown[] }).results;
+    };
+    expect(await scores('prompt-cache,response-cache')).toEqual(await scores(''));
+    const dense = await evalCli('--sampler', 'dense', '--switches', 'truncation', '--n', '1');
+    expect(dense.code).toBe(2);
+    expect(dense.stderr).toContain('--switches needs --sampler sparse');
+    const unknown = await evalCli('--sampler', 'sparse', '--switches', 'truncation,kv-cache', '--n', '1');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('response-cache');
+  });
+
   it('refuses to run without a mode', async () => {
     const r = await evalCli('--n', '5');
     expect(r.code).toBe(2);

@@ -7,7 +7,9 @@
  * Modes:
  *   --sampler dense|sparse   run the model (through the engine) and score what it makes;
  *                     [--steps N] [--temperature T] [--guidance G] [--registers R] override
- *                     the manifest's sampling defaults
+ *                     the manifest's sampling defaults; [--switches LIST] runs sparse with only
+ *                     the listed switches of the speed ablation on (prompt-cache,
+ *                     response-cache, truncation; default all three; '' for none)
  *   --oracle          score ground-truth renders
  *   --oracle-vq       score them after the image tokenizer's encode/decode
  *   --export FILE     write the cases with their prompt ids as JSONL for an outside sampler
@@ -32,6 +34,9 @@ import { Pipeline } from '../../functions/pipeline/pipeline.ts';
 import { formatTable, Tally } from './scorer.ts';
 import { decodeOutput, explainOutput, judgeOutput, outputLineSchema, tokenizeCase } from './model-io.ts';
 
+/** The sparse sampler's switches (the paper's speed ablation), as `--switches` names them. */
+const SWITCHES = ['prompt-cache', 'response-cache', 'truncation'] as const;
+
 const argsSchema = z
   .object({
     oracle: z.boolean().default(false),
@@ -45,6 +50,11 @@ const argsSchema = z
     temperature: z.coerce.number().nonnegative().optional(),
     guidance: z.coerce.number().nonnegative().optional(),
     registers: z.coerce.number().int().nonnegative().optional(),
+    switches: z
+      .string()
+      .transform((v) => v.split(',').map((w) => w.trim()).filter((w) => w !== ''))
+      .pipe(z.array(z.enum(SWITCHES), { error: `--switches lists some of ${SWITCHES.join(', ')}` }))
+      .optional(),
     task: z.enum(TASKS).optional(),
     n: z.coerce.number().int().positive().default(300),
     seed: z.coerce.number().int().nonnegative().default(0),
@@ -52,6 +62,7 @@ const argsSchema = z
     json: z.string().min(1).optional(),
     model: z.string().min(1).default('models/shapes-tiny'),
   })
+  .refine((a) => a.switches === undefined || a.sampler === 'sparse', { message: '--switches needs --sampler sparse' })
   .refine((a) => [a.sampler !== undefined, a.oracle, a['oracle-vq'], a.export !== undefined, a.score !== undefined].filter(Boolean).length === 1, {
     message: 'choose one mode: --sampler dense|sparse, --oracle, --oracle-vq, --export FILE or --score FILE',
   });
@@ -67,7 +78,7 @@ async function main(): Promise<void> {
     ({ values } = parseArgs({
       options: {
         oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, 'png-dir': { type: 'string' }, explain: { type: 'boolean' }, sampler: { type: 'string' }, steps: { type: 'string' },
-        temperature: { type: 'string' }, guidance: { type: 'string' }, registers: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
+        temperature: { type: 'string' }, guidance: { type: 'string' }, registers: { type: 'string' }, switches: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
         seed: { type: 'string' }, prompts: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
       },
     }));
@@ -119,6 +130,9 @@ async function main(): Promise<void> {
         ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
         ...(args.guidance !== undefined ? { guidance: args.guidance } : {}),
         ...(args.registers !== undefined ? { registers: args.registers } : {}),
+        ...(args.switches !== undefined
+          ? { ablation: { promptCache: args.switches.includes('prompt-cache'), responseCache: args.switches.includes('response-cache'), truncation: args.switches.includes('truncation') } }
+          : {}),
       }));
     } finally {
       await engine.close();
