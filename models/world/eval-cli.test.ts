@@ -93,9 +93,16 @@ describe('npm run eval', () => {
       const out = join(dir, `${switches || 'none'}.json`);
       const r = await evalCli('--sampler', 'sparse', '--switches', switches, '--task', 'answer', '--n', '12', '--seed', '3', '--json', out);
       expect(r.code).toBe(0);
-      return (JSON.parse(readFileSync(out, 'utf8')) as { results: unknown[] }).results;
+      const tokens = Number(/(\d+) tokens in per case/.exec(r.stdout)?.[1]);
+      return { results: (JSON.parse(readFileSync(out, 'utf8')) as { results: unknown[] }).results, tokens };
     };
-    expect(await scores('prompt-cache,response-cache')).toEqual(await scores(''));
+    const cached = await scores('prompt-cache,response-cache');
+    const none = await scores('');
+    const promptOnly = await scores('prompt-cache');
+    expect(cached.results).toEqual(none.results);
+    // The prompt cache feeds the prompt once, the response cache each decoded token once.
+    expect(cached.tokens).toBeLessThan(promptOnly.tokens);
+    expect(promptOnly.tokens).toBeLessThan(none.tokens);
     const dense = await evalCli('--sampler', 'dense', '--switches', 'truncation', '--n', '1');
     expect(dense.code).toBe(2);
     expect(dense.stderr).toContain('--switches needs --sampler sparse');

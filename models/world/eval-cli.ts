@@ -119,12 +119,13 @@ async function main(): Promise<void> {
   const mode = args.sampler ?? (args.oracle ? 'oracle' : 'oracle-vq');
   const pkg = await loadPackageDir(args.model);
   let tally: Tally;
+  let tokens = '';
   const started = performance.now();
   if (args.sampler) {
     const engine = await createEngine(pkg);
     try {
       const pipeline = new Pipeline(createTokenizers(pkg), engine);
-      tally = await runEval(cases, pipelineProducer(pipeline, {
+      const producer = pipelineProducer(pipeline, {
         sampler: args.sampler,
         ...(args.steps !== undefined ? { steps: args.steps } : {}),
         ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
@@ -133,7 +134,9 @@ async function main(): Promise<void> {
         ...(args.switches !== undefined
           ? { ablation: { promptCache: args.switches.includes('prompt-cache'), responseCache: args.switches.includes('response-cache'), truncation: args.switches.includes('truncation') } }
           : {}),
-      }));
+      });
+      tally = await runEval(cases, producer);
+      tokens = `, ${Math.round(producer.tokensIn / Math.max(1, cases.length))} tokens in per case`;
     } finally {
       await engine.close();
     }
@@ -142,7 +145,7 @@ async function main(): Promise<void> {
   }
   const seconds = (performance.now() - started) / 1000;
   const rows = tally.rows();
-  console.log(`mode ${mode}, seed ${args.seed}, ${cases.length} cases${args.prompts ? ` from ${args.prompts}` : ''}, ${seconds.toFixed(1)} s`);
+  console.log(`mode ${mode}, seed ${args.seed}, ${cases.length} cases${args.prompts ? ` from ${args.prompts}` : ''}, ${seconds.toFixed(1)} s${tokens}`);
   console.log(formatTable(rows));
   if (args.json) {
     await writeFile(args.json, `${JSON.stringify({ mode, seed: args.seed, cases: cases.length, results: rows }, null, 2)}\n`);

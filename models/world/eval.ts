@@ -5,7 +5,7 @@
  */
 import type { RgbImage } from '../../functions/core/image.ts';
 import type { ImageVq } from '../../functions/tokenizers/image-vq.ts';
-import type { GenerationOptions, Pipeline } from '../../functions/pipeline/pipeline.ts';
+import type { GenerationOptions, Pipeline, Usage } from '../../functions/pipeline/pipeline.ts';
 import type { ResolvedCase } from './cases.ts';
 import { detect, detectedScene } from './detector.ts';
 import { render } from './render.ts';
@@ -44,16 +44,24 @@ export function oracleProducer(vq?: ImageVq): Producer {
 
 /**
  * The model through the pipeline: each case is sampled with its own seed, so a run is
- * reproducible; sampling settings default to the manifest's.
+ * reproducible; sampling settings default to the manifest's. `tokensIn` counts the tokens
+ * pushed through the network so far, over every case.
  */
-export function pipelineProducer(pipeline: Pipeline, options: GenerationOptions): Producer {
-  const finish = async <E, R>(it: AsyncGenerator<E, R, void>): Promise<R> => {
+export function pipelineProducer(pipeline: Pipeline, options: GenerationOptions): Producer & { readonly tokensIn: number } {
+  let tokensIn = 0;
+  const finish = async <E, R extends { usage: Usage }>(it: AsyncGenerator<E, R, void>): Promise<R> => {
     for (;;) {
       const r = await it.next();
-      if (r.done) return r.value;
+      if (r.done) {
+        tokensIn += r.value.usage.tokensIn;
+        return r.value;
+      }
     }
   };
   return {
+    get tokensIn() {
+      return tokensIn;
+    },
     image: async (c) => {
       const opts = { ...options, seed: c.seed };
       if (c.task === 't2i') return (await finish(pipeline.generate(c.case.task === 't2i' ? c.case.prompt : '', opts))).image;
