@@ -286,11 +286,9 @@ export async function* sample(
           commit(k, positions, ranked.map((r) => (choices[r.i] as { token: number }).token));
           const taken = new Set(positions);
           masked = masked.filter((p) => !taken.has(p));
-          if (finishText(answer, model)) {
-            yield event(k, totalSteps, positions, positions.map((p) => answer[p] as number), answer, 0);
-            break text;
-          }
+          const final = finishText(answer, model);
           yield event(k, totalSteps, positions, positions.map((p) => answer[p] as number), answer, answer.filter((t) => t === model.maskId).length / L);
+          if (final) break text;
         }
       }
     }

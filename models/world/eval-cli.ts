@@ -53,7 +53,7 @@ const argsSchema = z
     switches: z
       .string()
       .transform((v) => v.split(',').map((w) => w.trim()).filter((w) => w !== ''))
-      .pipe(z.array(z.enum(SWITCHES), { error: `--switches lists some of ${SWITCHES.join(', ')}` }))
+      .pipe(z.array(z.enum(SWITCHES, { error: `--switches lists some of ${SWITCHES.join(', ')}` })))
       .optional(),
     task: z.enum(TASKS).optional(),
     n: z.coerce.number().int().positive().default(300),
