@@ -15,7 +15,7 @@ interface Trace {
   task: 't2i' | 'edit' | 'answer';
   prompt: number[];
   uncond: number[];
-  options: { mode: 'dense' | 'sparse'; steps: number; schedule: 'shift' | 'cosine'; shift: number; guidance: number; seed: number; text_block: number };
+  options: { mode: 'dense' | 'sparse'; steps: number; schedule: 'shift' | 'cosine'; shift: number; guidance: number; seed: number; text_block: number; registers: number | null };
   steps: { positions: number[]; tokens: number[] }[];
   answer: number[];
   tokens_in: number;
@@ -29,11 +29,13 @@ const pipeline = new Pipeline(createTokenizers(pkg), engine);
 
 describe('golden traces of the reference sampler', () => {
   for (const trace of fixture.traces) {
-    it(`${trace.task} ${trace.options.mode}${trace.task === 'answer' ? ` (text block ${trace.options.text_block})` : ''}: same tokens at every step`, async () => {
+    const registers = trace.options.registers === null ? '' : `, ${trace.options.registers} registers`;
+    it(`${trace.task} ${trace.options.mode}${trace.task === 'answer' ? ` (text block ${trace.options.text_block}${registers})` : ''}: same tokens at every step`, async () => {
       const it = sample(engine, pipeline.samplerModel(), pipeline.problem(trace.task, trace.prompt, trace.uncond), {
         sampler: trace.options.mode, steps: trace.options.steps,
         schedule: { kind: trace.options.schedule, shift: trace.options.shift },
         temperature: 0, guidance: trace.options.guidance, seed: trace.options.seed, textBlock: trace.options.text_block,
+        ...(trace.options.registers === null ? {} : { registers: trace.options.registers }),
       });
       const steps: { positions: number[]; tokens: number[] }[] = [];
       let result;

@@ -35,4 +35,9 @@ describe('the manifest schema', () => {
     const { steps: _steps, ...t2i } = shipped.sampling.t2i;
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i } }).length).toBeGreaterThan(0);
   });
+
+  it('refuses a task that feeds more registers than the model has', () => {
+    const answer = { ...shipped.sampling.answer, registers: shipped.model.registers + 1 };
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, answer } })).toContain(`at most model.registers (${shipped.model.registers}) registers`);
+  });
 });

@@ -59,7 +59,8 @@ const modelSchema = z
  * least one per step. shift > 1 decodes few tokens early and many late. `guidance` is the
  * classifier-free guidance scale (1 = off; logits = uncond + guidance * (cond - uncond)),
  * the unconditional prompt being the task prompt without its text. `block`:
- * semi-autoregressive text block length (text answers).
+ * semi-autoregressive text block length (text answers). `registers`: register tokens fed at
+ * every sparse step of this task (default `model.registers`, all of them; at most that many).
  */
 const samplingSchema = z
   .object({
@@ -68,6 +69,7 @@ const samplingSchema = z
     temperature: z.number().nonnegative(),
     guidance: z.number().nonnegative(),
     block: positiveInt.optional(),
+    registers: z.number().int().nonnegative().optional(),
   })
   .strict();
 export type SamplingDefaults = z.infer<typeof samplingSchema>;
@@ -118,6 +120,11 @@ export const manifestSchema = z
       if (end > m.model.positions.size) ctx.addIssue({ code: 'custom', path: ['model', 'positions'], message: 'a position segment ends past positions.size' });
       if (seg.registers.count !== m.model.registers) ctx.addIssue({ code: 'custom', path: ['model', 'registers'], message: 'registers must equal positions.segments.registers.count' });
       if (m.model.positions.grid !== m.image.grid) ctx.addIssue({ code: 'custom', path: ['model', 'positions', 'grid'], message: 'positions.grid must equal image.grid' });
+      for (const [task, defaults] of Object.entries(m.sampling ?? {})) {
+        if (defaults.registers !== undefined && defaults.registers > m.model.registers) {
+          ctx.addIssue({ code: 'custom', path: ['sampling', task, 'registers'], message: `at most model.registers (${m.model.registers}) registers` });
+        }
+      }
     }
     const { text, image, size } = m.vocab;
     if (text.start + text.count > image.start && image.start + image.count > text.start) {

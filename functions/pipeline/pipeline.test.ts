@@ -85,6 +85,25 @@ describe('edits and answers', () => {
     expect(pipeline8.settings('answer', { steps: 12 }).steps).toBe(12);
   });
 
+  it("feeds the task's register count from the manifest at sparse steps, unless the request names one", async () => {
+    const sampling = tokenizers.manifest.sampling;
+    if (sampling === undefined) throw new Error('the shipped manifest has sampling defaults');
+    const R = tokenizers.manifest.model!.registers;
+    const regId = tokenizers.manifest.vocab.special.reg;
+    const registersFed = async (manifestRegisters: number | undefined, requested?: number) => {
+      const { registers: _r, ...answer } = sampling.answer;
+      const manifest = { ...tokenizers.manifest, sampling: { ...sampling, answer: manifestRegisters === undefined ? answer : { ...answer, registers: manifestRegisters } } };
+      const denoiser = new FakeDenoiser(vocab);
+      const pipeline = new Pipeline({ ...tokenizers, manifest }, denoiser);
+      await drain(pipeline.answer(blankImage(64, 64), 'how many shapes are there?', { steps: 8, seed: 0, ...(requested === undefined ? {} : { registers: requested }) }));
+      return denoiser.calls.map((c) => c.inputIds.filter((id) => id === regId).length);
+    };
+    expect(new Set(await registersFed(undefined))).toEqual(new Set([R]));
+    expect(new Set(await registersFed(0))).toEqual(new Set([0]));
+    expect(new Set(await registersFed(0, 3))).toEqual(new Set([3]));
+    expect(() => new Pipeline(tokenizers, new FakeDenoiser(vocab)).settings('answer', { registers: R + 1 })).toThrow(PipelineInputError);
+  });
+
   it('streams the answer as its prefix becomes final, deltas adding up to the answer', async () => {
     const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
     const { events, result } = await drain(pipeline.answer(blankImage(64, 64), 'how many shapes are there?', { steps: 8, seed: 0 }));

@@ -23,6 +23,7 @@ export interface GenerationOptions {
   readonly seed?: number;
   /** A preview every N steps (0 = none); the last step always has the final image. */
   readonly previewEvery?: number;
+  /** Registers fed per sparse step (default: the task's `sampling.registers`, else all R). */
   readonly registers?: number;
   readonly signal?: AbortSignal;
 }
@@ -85,6 +86,8 @@ export interface Settings {
   readonly temperature: number;
   readonly guidance: number;
   readonly seed: number;
+  /** Registers per sparse step; undefined: all the model has. */
+  readonly registers: number | undefined;
   readonly defaults: SamplingDefaults;
 }
 
@@ -199,6 +202,7 @@ export class Pipeline {
       temperature: options.temperature ?? defaults.temperature,
       guidance: task === 'answer' ? 1 : (options.guidance ?? defaults.guidance),
       seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
+      registers: options.registers ?? defaults.registers,
       defaults,
     };
     const limit = this.manifest.limits[task]?.answer ?? 0;
@@ -206,6 +210,9 @@ export class Pipeline {
     if (!(s.temperature >= 0 && s.temperature <= 10)) throw new PipelineInputError(`temperature must be in 0..10, got ${s.temperature}`, 'temperature');
     if (!(s.guidance >= 0 && s.guidance <= 20)) throw new PipelineInputError(`guidance_scale must be in 0..20, got ${s.guidance}`, 'guidance_scale');
     if (!Number.isInteger(s.seed) || s.seed < 0 || s.seed >= 2 ** 32) throw new PipelineInputError(`seed must be a whole number in 0..4294967295, got ${s.seed}`, 'seed');
+    if (s.registers !== undefined && !(Number.isInteger(s.registers) && s.registers >= 0 && s.registers <= this.model.registers)) {
+      throw new PipelineInputError(`registers must be a whole number in 0..${this.model.registers}, got ${s.registers}`, 'registers');
+    }
     const blocks = limit / (defaults.block ?? 8);
     if (task === 'answer' && s.steps % blocks !== 0) {
       throw new PipelineInputError(`steps must be a multiple of ${blocks} for answers (text blocks of ${defaults.block ?? 8}), got ${s.steps}`, 'steps');
@@ -248,7 +255,7 @@ export class Pipeline {
       seed: s.seed,
       textBlock: block,
       ...(options.ablation ? { ablation: options.ablation } : {}),
-      ...(options.registers !== undefined ? { registers: options.registers } : {}),
+      ...(s.registers !== undefined ? { registers: s.registers } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     for (;;) {

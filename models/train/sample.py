@@ -331,7 +331,7 @@ def _options(a: argparse.Namespace, task: str, seed: int, defaults: dict) -> Sam
     guidance = 1.0 if task == 'answer' else pick(a.guidance, 'guidance', 1.0)
     return SampleOptions(mode=a.sampler, steps=steps, schedule=a.schedule, shift=pick(a.shift, 'shift', 3.0),
                          temperature=pick(a.temperature, 'temperature', 1.0), guidance=guidance, seed=seed,
-                         text_block=pick(a.text_block, 'block', 8), registers=a.registers)
+                         text_block=pick(a.text_block, 'block', 8), registers=pick(a.registers, 'registers', None))
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
@@ -380,7 +380,7 @@ GOLDEN_CASES = [
 
 def cmd_golden(a: argparse.Namespace) -> None:
     """Writes the golden traces: exact tokens per step at temperature 0, dense and sparse."""
-    _, sampler, _ = _load(a.checkpoint, a.manifest)
+    _, sampler, defaults = _load(a.checkpoint, a.manifest)
     tmp = tempfile.mkdtemp(prefix='golden-')
     cases_in = os.path.join(tmp, 'cases.jsonl')
     with open(cases_in, 'w') as f:
@@ -392,15 +392,20 @@ def cmd_golden(a: argparse.Namespace) -> None:
         lines = [json.loads(l) for l in f if l.strip()]
     for line in lines:
         task = line['task']
-        # Answers in semi-autoregressive blocks of 8 and in one block of 32 (the manifest's).
+        # Answers in semi-autoregressive blocks of 8 with every register, and in one block of 32
+        # with the manifest's register count (sparse).
+        answer_registers = defaults.get('answer', {}).get('registers')
         for mode, block in [(m, b) for b in ((8, 32) if task == 'answer' else (8,)) for m in ('dense', 'sparse')]:
+            registers = answer_registers if task == 'answer' and block == 32 and mode == 'sparse' else None
             opts = SampleOptions(mode=mode, steps=a.text_steps if task == 'answer' else a.steps, temperature=0.0,
-                                 guidance=1.0 if task == 'answer' else a.guidance, seed=a.seed, text_block=block)
+                                 guidance=1.0 if task == 'answer' else a.guidance, seed=a.seed, text_block=block,
+                                 registers=registers)
             res = sampler.sample(task, line['prompt'], line['uncond'], opts)
             traces.append({
                 'case': line['case'], 'task': task, 'prompt': line['prompt'], 'uncond': line['uncond'],
                 'options': {'mode': mode, 'steps': opts.steps, 'schedule': opts.schedule, 'shift': opts.shift,
-                            'temperature': 0, 'guidance': opts.guidance, 'seed': opts.seed, 'text_block': opts.text_block},
+                            'temperature': 0, 'guidance': opts.guidance, 'seed': opts.seed, 'text_block': opts.text_block,
+                            'registers': opts.registers},
                 'steps': [{'positions': s.positions, 'tokens': s.tokens} for s in res.steps],
                 'answer': res.answer,
                 'tokens_in': res.tokens_in,
@@ -430,7 +435,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     e.add_argument('--shift', type=float, default=None)
     e.add_argument('--temperature', type=float, default=None)
     e.add_argument('--text-block', type=int, default=None)
-    e.add_argument('--registers', type=int, default=None, help='registers fed per sparse step (0 = ablation)')
+    e.add_argument('--registers', type=int, default=None, help="registers fed per sparse step (default: the task's sampling.registers in the manifest, else all; 0 = ablation)")
     e.add_argument('--threads', type=int, default=2)
     e.add_argument('--cases', help='tokenized cases from `npm run eval -- --export` (skips the export)')
     e.add_argument('--outputs', help='where to write the outputs (default: a temp file)')
