@@ -111,6 +111,13 @@ describe('npm run eval', () => {
     expect(unknown.stderr).toContain('response-cache');
   });
 
+  it('refuses sampling settings out of range for a task before its first case', async () => {
+    const r = await evalCli('--sampler', 'sparse', '--registers', '9', '--task', 'answer', '--n', '1');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('npm run eval: answer: registers must be a whole number in 0..8, got 9');
+    expect(r.stdout).toBe('');
+  });
+
   it('refuses to run without a mode', async () => {
     const r = await evalCli('--n', '5');
     expect(r.code).toBe(2);

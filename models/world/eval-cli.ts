@@ -30,7 +30,7 @@ import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts
 import { CaseFileError, generateCases, parseCasesJsonl, TASKS, type ResolvedCase } from './cases.ts';
 import { oracleProducer, pipelineProducer, runEval } from './eval.ts';
 import { createEngine } from '../../functions/engine/engine.ts';
-import { Pipeline } from '../../functions/pipeline/pipeline.ts';
+import { Pipeline, PipelineInputError, type GenerationOptions } from '../../functions/pipeline/pipeline.ts';
 import { formatTable, Tally } from './scorer.ts';
 import { decodeOutput, explainOutput, judgeOutput, outputLineSchema, tokenizeCase } from './model-io.ts';
 
@@ -122,19 +122,30 @@ async function main(): Promise<void> {
   let tokens = '';
   const started = performance.now();
   if (args.sampler) {
+    const options: GenerationOptions = {
+      sampler: args.sampler,
+      ...(args.steps !== undefined ? { steps: args.steps } : {}),
+      ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
+      ...(args.guidance !== undefined ? { guidance: args.guidance } : {}),
+      ...(args.registers !== undefined ? { registers: args.registers } : {}),
+      ...(args.switches !== undefined
+        ? { ablation: { promptCache: args.switches.includes('prompt-cache'), responseCache: args.switches.includes('response-cache'), truncation: args.switches.includes('truncation') } }
+        : {}),
+    };
     const engine = await createEngine(pkg);
     try {
       const pipeline = new Pipeline(createTokenizers(pkg), engine);
-      const producer = pipelineProducer(pipeline, {
-        sampler: args.sampler,
-        ...(args.steps !== undefined ? { steps: args.steps } : {}),
-        ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
-        ...(args.guidance !== undefined ? { guidance: args.guidance } : {}),
-        ...(args.registers !== undefined ? { registers: args.registers } : {}),
-        ...(args.switches !== undefined
-          ? { ablation: { promptCache: args.switches.includes('prompt-cache'), responseCache: args.switches.includes('response-cache'), truncation: args.switches.includes('truncation') } }
-          : {}),
-      });
+      // Settings out of range for a task stop the run before its first case, with the reason.
+      for (const task of new Set(cases.map((c) => c.task))) {
+        try {
+          pipeline.settings(task, options);
+        } catch (e) {
+          if (!(e instanceof PipelineInputError)) throw e;
+          await engine.close();
+          fail(`${task}: ${e.message}`);
+        }
+      }
+      const producer = pipelineProducer(pipeline, options);
       tally = await runEval(cases, producer);
       tokens = `, ${Math.round(producer.tokensIn / Math.max(1, cases.length))} tokens in per case`;
     } finally {
