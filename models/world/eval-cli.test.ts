@@ -111,6 +111,22 @@ describe('npm run eval', () => {
     expect(unknown.stderr).toContain('response-cache');
   });
 
+  it('explains each wrong case of a model run: the prompt and what the detector saw', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'eval-explain-')), 'scores.json');
+    // One step decodes all 256 tokens at once: some of these images come out wrong.
+    const r = await evalCli('--sampler', 'sparse', '--task', 't2i', '--n', '6', '--seed', '11', '--steps', '1', '--explain', '--json', out);
+    expect(r.code).toBe(0);
+    const rows = (JSON.parse(readFileSync(out, 'utf8')) as { results: { category: string; n: number; score: number }[] }).results;
+    const wrongCount = rows.filter((x) => x.category !== 'overall').reduce((a, x) => a + Math.round(x.n * (1 - x.score)), 0);
+    const wrong = r.stdout.split('\n').filter((l) => l.startsWith('wrong '));
+    expect(wrongCount).toBeGreaterThan(0);
+    expect(wrong).toHaveLength(wrongCount);
+    for (const line of wrong) expect(line).toMatch(/^wrong t2i\/\w+: "[a-z ]+" -> .+$/);
+    const exported = await evalCli('--export', join(tmpdir(), 'never.jsonl'), '--explain');
+    expect(exported.code).toBe(2);
+    expect(exported.stderr).toContain('--explain does not go with --export');
+  });
+
   it('refuses sampling settings out of range for a task before its first case', async () => {
     const r = await evalCli('--sampler', 'sparse', '--registers', '9', '--task', 'answer', '--n', '1');
     expect(r.code).toBe(2);

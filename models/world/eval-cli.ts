@@ -17,6 +17,8 @@
  *   --score FILE      score the output ids an outside sampler wrote for exported cases
  *                     (--png-dir DIR also writes each output image there; --explain prints
  *                     each wrong case: what was asked, what the detector saw or the answer)
+ * --explain (every mode but --export) prints each wrong case: what was asked and what the
+ * detector saw, or the answer.
  * Cases are generated evenly over each task's categories from the seed, or read from a
  * JSONL file (one case a line, see docs/design.md section 4).
  */
@@ -28,7 +30,7 @@ import { z } from 'zod';
 import { loadPackageDir } from '../../functions/storage/package-files.ts';
 import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { CaseFileError, generateCases, parseCasesJsonl, TASKS, type ResolvedCase } from './cases.ts';
-import { oracleProducer, pipelineProducer, runEval } from './eval.ts';
+import { oracleProducer, pipelineProducer, runEval, type CaseResult } from './eval.ts';
 import { createEngine } from '../../functions/engine/engine.ts';
 import { Pipeline, PipelineInputError, type GenerationOptions } from '../../functions/pipeline/pipeline.ts';
 import { formatTable, Tally } from './scorer.ts';
@@ -63,6 +65,7 @@ const argsSchema = z
     model: z.string().min(1).default('models/shapes-tiny'),
   })
   .refine((a) => a.switches === undefined || a.sampler === 'sparse', { message: '--switches needs --sampler sparse' })
+  .refine((a) => !(a.explain && a.export !== undefined), { message: '--explain does not go with --export (nothing is scored)' })
   .refine((a) => [a.sampler !== undefined, a.oracle, a['oracle-vq'], a.export !== undefined, a.score !== undefined].filter(Boolean).length === 1, {
     message: 'choose one mode: --sampler dense|sparse, --oracle, --oracle-vq, --export FILE or --score FILE',
   });
@@ -117,6 +120,11 @@ async function main(): Promise<void> {
   }
 
   const mode = args.sampler ?? (args.oracle ? 'oracle' : 'oracle-vq');
+  const onResult = args.explain
+    ? (r: CaseResult) => {
+        if (!r.correct) console.log(`wrong ${explainOutput(r.case, r.seen)}`);
+      }
+    : undefined;
   const pkg = await loadPackageDir(args.model);
   let tally: Tally;
   let tokens = '';
@@ -146,13 +154,13 @@ async function main(): Promise<void> {
         }
       }
       const producer = pipelineProducer(pipeline, options);
-      tally = await runEval(cases, producer);
+      tally = await runEval(cases, producer, onResult);
       tokens = `, ${Math.round(producer.tokensIn / Math.max(1, cases.length))} tokens in per case`;
     } finally {
       await engine.close();
     }
   } else {
-    tally = await runEval(cases, oracleProducer(mode === 'oracle-vq' ? createTokenizers(pkg).image : undefined));
+    tally = await runEval(cases, oracleProducer(mode === 'oracle-vq' ? createTokenizers(pkg).image : undefined), onResult);
   }
   const seconds = (performance.now() - started) / 1000;
   const rows = tally.rows();

@@ -7,9 +7,9 @@ import type { RgbImage } from '../../functions/core/image.ts';
 import type { ImageVq } from '../../functions/tokenizers/image-vq.ts';
 import type { GenerationOptions, Pipeline, Usage } from '../../functions/pipeline/pipeline.ts';
 import type { ResolvedCase } from './cases.ts';
-import { detect, detectedScene } from './detector.ts';
+import { detect, detectedScene, detectionMatches, detectionText } from './detector.ts';
 import { render } from './render.ts';
-import { judgeAnswer, judgeImage, Tally } from './scorer.ts';
+import { judgeAnswer, Tally } from './scorer.ts';
 import { answerQuestion } from './semantics.ts';
 
 type ImageCase = Extract<ResolvedCase, { task: 't2i' | 'edit' }>;
@@ -78,7 +78,8 @@ export function pipelineProducer(pipeline: Pipeline, options: GenerationOptions)
 export interface CaseResult {
   readonly case: ResolvedCase;
   readonly correct: boolean;
-  readonly answer?: string;
+  /** What came out: the answer's text, or what the detector saw in the image. */
+  readonly seen: string;
 }
 
 export async function runEval(
@@ -91,9 +92,10 @@ export async function runEval(
     let result: CaseResult;
     if (c.task === 'answer') {
       const answer = await producer.answer(c);
-      result = { case: c, correct: judgeAnswer(answer, c), answer };
+      result = { case: c, correct: judgeAnswer(answer, c), seen: answer };
     } else {
-      result = { case: c, correct: judgeImage(await producer.image(c), c.expected) };
+      const detection = detect(await producer.image(c));
+      result = { case: c, correct: detectionMatches(detection, c.expected), seen: detectionText(detection) };
     }
     tally.add(c.task, c.category, result.correct);
     onResult?.(result);
