@@ -15,8 +15,7 @@
  *   --export FILE     write the cases with their prompt ids as JSONL for an outside sampler
  *                     (models/world/model-io.ts gives the line format)
  *   --score FILE      score the output ids an outside sampler wrote for exported cases
- *                     (--png-dir DIR also writes each output image there; --explain prints
- *                     each wrong case: what was asked, what the detector saw or the answer)
+ *                     (--png-dir DIR also writes each output image there)
  * --explain (every mode but --export) prints each wrong case: what was asked and what the
  * detector saw, or the answer.
  * Cases are generated evenly over each task's categories from the seed, or read from a

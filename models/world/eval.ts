@@ -7,9 +7,9 @@ import type { RgbImage } from '../../functions/core/image.ts';
 import type { ImageVq } from '../../functions/tokenizers/image-vq.ts';
 import type { GenerationOptions, Pipeline, Usage } from '../../functions/pipeline/pipeline.ts';
 import type { ResolvedCase } from './cases.ts';
-import { detect, detectedScene, detectionMatches, detectionText } from './detector.ts';
+import { detect, detectedScene } from './detector.ts';
 import { render } from './render.ts';
-import { judgeAnswer, Tally } from './scorer.ts';
+import { judgeAnswer, judgeImageSeen, Tally } from './scorer.ts';
 import { answerQuestion } from './semantics.ts';
 
 type ImageCase = Extract<ResolvedCase, { task: 't2i' | 'edit' }>;
@@ -94,8 +94,7 @@ export async function runEval(
       const answer = await producer.answer(c);
       result = { case: c, correct: judgeAnswer(answer, c), seen: answer };
     } else {
-      const detection = detect(await producer.image(c));
-      result = { case: c, correct: detectionMatches(detection, c.expected), seen: detectionText(detection) };
+      result = { case: c, ...judgeImageSeen(await producer.image(c), c.expected) };
     }
     tally.add(c.task, c.category, result.correct);
     onResult?.(result);

@@ -14,9 +14,8 @@ import type { ModelTokenizers } from '../../functions/tokenizers/model-tokenizer
 import { buildPrompt, idsToCodes } from '../../functions/tokenizers/prompt-layout.ts';
 import { caseSchema, resolveCase, type ResolvedCase } from './cases.ts';
 import { render } from './render.ts';
-import { detect, detectionMatches, detectionText } from './detector.ts';
 import { describe } from './language.ts';
-import { judgeAnswer } from './scorer.ts';
+import { judgeAnswer, judgeImageSeen } from './scorer.ts';
 
 export interface TokenizedCase {
   readonly index: number;
@@ -74,8 +73,8 @@ export function judgeOutput(tok: ModelTokenizers, line: OutputLine): { resolved:
   if (typeof decoded === 'string') {
     return { resolved, correct: resolved.task === 'answer' && judgeAnswer(decoded, resolved), seen: decoded };
   }
-  const detection = detect(decoded);
-  return { resolved, correct: resolved.task !== 'answer' && detectionMatches(detection, resolved.expected), seen: detectionText(detection) };
+  if (resolved.task === 'answer') return { resolved, correct: false, seen: 'an image where text was expected' };
+  return { resolved, ...judgeImageSeen(decoded, resolved.expected) };
 }
 
 /** One line on a case and its output, e.g. for the wrong ones: what was asked, what came out. */

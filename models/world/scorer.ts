@@ -7,13 +7,19 @@
 import type { RgbImage } from '../../functions/core/image.ts';
 import { joinWords, splitWords } from '../../functions/tokenizers/words.ts';
 import { CATEGORIES, TASKS, type ResolvedCase, type Task } from './cases.ts';
-import { detect, detectionMatches } from './detector.ts';
+import { detect, detectionMatches, detectionText } from './detector.ts';
 import { GrammarError, parseCaption } from './language.ts';
 import { isComplete, satisfies, type Scene, type SceneSpec } from './scene.ts';
 
 /** Whether a generated image shows what the spec asks for. */
 export function judgeImage(image: RgbImage, expected: SceneSpec): boolean {
   return detectionMatches(detect(image), expected);
+}
+
+/** `judgeImage`, and what the detector saw (for explaining a wrong image). */
+export function judgeImageSeen(image: RgbImage, expected: SceneSpec): { correct: boolean; seen: string } {
+  const detection = detect(image);
+  return { correct: detectionMatches(detection, expected), seen: detectionText(detection) };
 }
 
 /** Whether a caption describes exactly the scene: every object fully stated, none missing or extra. */
