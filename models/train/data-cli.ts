@@ -2,6 +2,10 @@
  * Exports training data for all three tasks (format: models/train/README.md).
  *
  *   npm run data -- --out DIR [--n N] [--seed S] [--model models/shapes-tiny]
+ *                    [--t2i-categories counting:3,color_attribution:3]
+ *
+ * `--t2i-categories` weights the evaluation categories that half of the text-to-image
+ * prompts are drawn from (unnamed categories keep weight 1; the default is even).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +17,7 @@ import { TASK_NAMES } from '../../functions/core/manifest.ts';
 import { loadPackageDir } from '../../functions/storage/package-files.ts';
 import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { answerLength } from '../../functions/tokenizers/prompt-layout.ts';
-import { EXAMPLE_MAKERS } from './examples.ts';
+import { EVEN_T2I_CATEGORIES, EXAMPLE_MAKERS, parseCategoryWeights, t2iExample, type T2iCategoryWeights } from './examples.ts';
 import { encodeNpy } from './npy.ts';
 
 const argsSchema = z.object({
@@ -21,11 +25,26 @@ const argsSchema = z.object({
   n: z.coerce.number().int().positive().default(1000),
   seed: z.coerce.number().int().nonnegative().default(0),
   model: z.string().min(1).default('models/shapes-tiny'),
+  't2i-categories': z
+    .string()
+    .optional()
+    .transform((text, ctx): T2iCategoryWeights => {
+      if (text === undefined) return EVEN_T2I_CATEGORIES;
+      try {
+        return parseCategoryWeights(text);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `--t2i-categories: ${(e as Error).message}` });
+        return z.NEVER;
+      }
+    }),
 });
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { out: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, model: { type: 'string' } },
+    options: {
+      out: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, model: { type: 'string' },
+      't2i-categories': { type: 'string' },
+    },
   });
   const parsed = argsSchema.safeParse(values);
   if (!parsed.success) {
@@ -45,7 +64,7 @@ async function main(): Promise<void> {
     const prompts = new Uint16Array(args.n * promptLen).fill(manifest.vocab.special.pad);
     const answers = new Uint16Array(args.n * answerLen);
     for (let i = 0; i < args.n; i++) {
-      const ex = EXAMPLE_MAKERS[task](tok, rng);
+      const ex = task === 't2i' ? t2iExample(tok, rng, args['t2i-categories']) : EXAMPLE_MAKERS[task](tok, rng);
       prompts.set(ex.prompt, i * promptLen);
       answers.set(ex.answer, i * answerLen);
     }
@@ -57,6 +76,7 @@ async function main(): Promise<void> {
   const meta = {
     format: 'sparse-lavida-data/1',
     seed: args.seed,
+    t2i_categories: args['t2i-categories'],
     model: { name: manifest.name, version: manifest.version },
     vocab: manifest.vocab,
     image: manifest.image,

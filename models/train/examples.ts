@@ -12,7 +12,7 @@ import type { TaskName } from '../../functions/core/manifest.ts';
 import { answerLength, buildPrompt, codesToIds } from '../../functions/tokenizers/prompt-layout.ts';
 import type { ModelTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { joinWords } from '../../functions/tokenizers/words.ts';
-import { sampleEdit, sampleQuestion, t2iPrompt, T2I_CATEGORIES } from '../world/cases.ts';
+import { sampleEdit, sampleQuestion, t2iPrompt, T2I_CATEGORIES, type T2iCategory } from '../world/cases.ts';
 import { EDIT_KINDS, instructionText, parseCaption, QUESTION_KINDS, questionText, specWords } from '../world/language.ts';
 import { render } from '../world/render.ts';
 import { answerQuestion, applyEdit } from '../world/semantics.ts';
@@ -38,11 +38,49 @@ function partialCaption(rng: Rng): { text: string; spec: SceneSpec } {
   return { text: joinWords(specWords(spec, { counting: rng.next() < 0.5 })), spec };
 }
 
-export function t2iExample(tok: ModelTokenizers, rng: Rng): Example {
+/** Relative weights of the evaluation categories in the text-to-image prompts that follow one. */
+export type T2iCategoryWeights = Readonly<Record<T2iCategory, number>>;
+
+export const EVEN_T2I_CATEGORIES: T2iCategoryWeights = Object.fromEntries(T2I_CATEGORIES.map((c) => [c, 1])) as Record<T2iCategory, number>;
+
+/**
+ * Parses `counting:3,color_attribution:3` into weights; categories not named keep weight 1.
+ * Throws RangeError naming an unknown category or a weight that is not a number >= 0.
+ *
+ * @example
+ * parseCategoryWeights('counting:2').counting // 2
+ */
+export function parseCategoryWeights(text: string): T2iCategoryWeights {
+  const out: Record<string, number> = { ...EVEN_T2I_CATEGORIES };
+  for (const part of text.split(',').filter((p) => p.trim() !== '')) {
+    const [name = '', value = ''] = part.split(':').map((x) => x.trim());
+    if (!(T2I_CATEGORIES as readonly string[]).includes(name)) {
+      throw new RangeError(`unknown text-to-image category "${name}" (expected one of ${T2I_CATEGORIES.join(', ')})`);
+    }
+    const w = Number(value);
+    if (value === '' || !Number.isFinite(w) || w < 0) throw new RangeError(`weight of ${name} must be a number >= 0, got "${value}"`);
+    out[name] = w;
+  }
+  if (T2I_CATEGORIES.every((c) => out[c] === 0)) throw new RangeError('at least one text-to-image category needs a weight > 0');
+  return out as Record<T2iCategory, number>;
+}
+
+/** One draw of `rng`; with even weights the same category as `rng.pick(T2I_CATEGORIES)`. */
+function pickCategory(weights: T2iCategoryWeights, rng: Rng): T2iCategory {
+  const total = T2I_CATEGORIES.reduce((sum, c) => sum + weights[c], 0);
+  let r = rng.next() * total;
+  for (const c of T2I_CATEGORIES) {
+    r -= weights[c];
+    if (r < 0) return c;
+  }
+  return T2I_CATEGORIES.findLast((c) => weights[c] > 0) as T2iCategory;
+}
+
+export function t2iExample(tok: ModelTokenizers, rng: Rng, weights: T2iCategoryWeights = EVEN_T2I_CATEGORIES): Example {
   let text: string;
   let spec: SceneSpec;
   if (rng.next() < 0.5) {
-    text = t2iPrompt(rng.pick(T2I_CATEGORIES), rng);
+    text = t2iPrompt(pickCategory(weights, rng), rng);
     spec = parseCaption(text);
   } else {
     ({ text, spec } = partialCaption(rng));
