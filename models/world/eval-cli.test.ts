@@ -121,7 +121,9 @@ describe('npm run eval', () => {
     const wrong = r.stdout.split('\n').filter((l) => l.startsWith('wrong '));
     expect(wrongCount).toBeGreaterThan(0);
     expect(wrong).toHaveLength(wrongCount);
-    for (const line of wrong) expect(line).toMatch(/^wrong t2i\/\w+: "[a-z ]+" -> .+$/);
+    for (const line of wrong) expect(line).toMatch(/^wrong #[0-5] t2i\/\w+: "[a-z ]+" -> .+$/);
+    const indices = wrong.map((line) => Number(/^wrong #(\d+)/.exec(line)?.[1]));
+    expect(new Set(indices).size).toBe(indices.length);
     const exported = await evalCli('--export', join(tmpdir(), 'never.jsonl'), '--explain');
     expect(exported.code).toBe(2);
     expect(exported.stderr).toContain('--explain does not go with --export');

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const mode = args.sampler ?? (args.oracle ? 'oracle' : 'oracle-vq');
   const onResult = args.explain
     ? (r: CaseResult) => {
-        if (!r.correct) console.log(`wrong ${explainOutput(r.case, r.seen)}`);
+        if (!r.correct) console.log(`wrong #${r.index} ${explainOutput(r.case, r.seen)}`);
       }
     : undefined;
   const pkg = await loadPackageDir(args.model);

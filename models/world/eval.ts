@@ -76,6 +76,8 @@ export function pipelineProducer(pipeline: Pipeline, options: GenerationOptions)
 }
 
 export interface CaseResult {
+  /** The case's place in the list (the `index` that `--export` writes for it). */
+  readonly index: number;
   readonly case: ResolvedCase;
   readonly correct: boolean;
   /** What came out: the answer's text, or what the detector saw in the image. */
@@ -88,13 +90,13 @@ export async function runEval(
   onResult?: (r: CaseResult) => void,
 ): Promise<Tally> {
   const tally = new Tally();
-  for (const c of cases) {
+  for (const [index, c] of cases.entries()) {
     let result: CaseResult;
     if (c.task === 'answer') {
       const answer = await producer.answer(c);
-      result = { case: c, correct: judgeAnswer(answer, c), seen: answer };
+      result = { index, case: c, correct: judgeAnswer(answer, c), seen: answer };
     } else {
-      result = { case: c, ...judgeImageSeen(await producer.image(c), c.expected) };
+      result = { index, case: c, ...judgeImageSeen(await producer.image(c), c.expected) };
     }
     tally.add(c.task, c.category, result.correct);
     onResult?.(result);
