@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   const tok = createTokenizers(pkg);
   const { manifest } = tok;
   await mkdir(args.out, { recursive: true });
+  const makers: typeof EXAMPLE_MAKERS = { ...EXAMPLE_MAKERS, t2i: (t, rng) => t2iExample(t, rng, args['t2i-categories']) };
   const tasks: Record<string, { n: number; prompt_len: number; answer_len: number }> = {};
   for (const [t, task] of TASK_NAMES.entries()) {
     const rng = new Rng(args.seed * 7919 + t);
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     const prompts = new Uint16Array(args.n * promptLen).fill(manifest.vocab.special.pad);
     const answers = new Uint16Array(args.n * answerLen);
     for (let i = 0; i < args.n; i++) {
-      const ex = task === 't2i' ? t2iExample(tok, rng, args['t2i-categories']) : EXAMPLE_MAKERS[task](tok, rng);
+      const ex = makers[task](tok, rng);
       prompts.set(ex.prompt, i * promptLen);
       answers.set(ex.answer, i * answerLen);
     }

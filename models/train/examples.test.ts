@@ -16,10 +16,12 @@ describe('text-to-image category weights', () => {
     expect(w.single_object).toBe(1);
   });
 
-  it('names an unknown category, a bad weight, and all-zero weights', () => {
+  it('names an unknown or repeated category, a malformed part, a bad weight, and all-zero weights', () => {
     expect(() => parseCategoryWeights('count:2')).toThrow(/unknown text-to-image category "count"/);
     expect(() => parseCategoryWeights('counting:-1')).toThrow(/weight of counting must be a number >= 0, got "-1"/);
-    expect(() => parseCategoryWeights('counting')).toThrow(/weight of counting/);
+    expect(() => parseCategoryWeights('counting')).toThrow(/"counting" is not name:weight/);
+    expect(() => parseCategoryWeights('counting:1:2')).toThrow(/"counting:1:2" is not name:weight/);
+    expect(() => parseCategoryWeights('counting:1,counting:2')).toThrow(/counting is weighted twice/);
     const zeros = T2I_CATEGORIES.map((c) => `${c}:0`).join(',');
     expect(() => parseCategoryWeights(zeros)).toThrow(/at least one/);
   });

@@ -45,18 +45,24 @@ export const EVEN_T2I_CATEGORIES: T2iCategoryWeights = Object.fromEntries(T2I_CA
 
 /**
  * Parses `counting:3,color_attribution:3` into weights; categories not named keep weight 1.
- * Throws RangeError naming an unknown category or a weight that is not a number >= 0.
+ * Throws RangeError naming an unknown or repeated category, a part that is not name:weight,
+ * or a weight that is not a number >= 0.
  *
  * @example
  * parseCategoryWeights('counting:2').counting // 2
  */
 export function parseCategoryWeights(text: string): T2iCategoryWeights {
   const out: Record<string, number> = { ...EVEN_T2I_CATEGORIES };
+  const named = new Set<string>();
   for (const part of text.split(',').filter((p) => p.trim() !== '')) {
-    const [name = '', value = ''] = part.split(':').map((x) => x.trim());
+    const fields = part.split(':').map((x) => x.trim());
+    if (fields.length !== 2) throw new RangeError(`"${part.trim()}" is not name:weight`);
+    const [name = '', value = ''] = fields;
     if (!(T2I_CATEGORIES as readonly string[]).includes(name)) {
       throw new RangeError(`unknown text-to-image category "${name}" (expected one of ${T2I_CATEGORIES.join(', ')})`);
     }
+    if (named.has(name)) throw new RangeError(`${name} is weighted twice`);
+    named.add(name);
     const w = Number(value);
     if (value === '' || !Number.isFinite(w) || w < 0) throw new RangeError(`weight of ${name} must be a number >= 0, got "${value}"`);
     out[name] = w;

@@ -97,6 +97,8 @@ def main() -> None:
     old.eval()
     if (a.heads is None) == (a.layers is None):
         raise SystemExit('grow.py: give exactly one of --heads N and --layers N')
+    if a.insert_at is not None and a.layers is None:
+        raise SystemExit('grow.py: --insert-at goes with --layers only')
     try:
         if a.heads is not None:
             new = grow_heads(old, a.heads, a.seed)
