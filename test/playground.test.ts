@@ -96,6 +96,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped only
     await choose(page, 'sampler', 'sparse');
     await page.fill('#steps', '8');
     await page.fill('#seed', '3');
+    await page.fill('#candidates', '2');
     await page.click('#generate');
     await page.waitForSelector('#preview[data-phase=final]');
     await page.waitForSelector('#stats:not([hidden])');
@@ -106,8 +107,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped only
     expect(previews.every((f) => f.phase === 'partial')).toBe(true);
     expect(new Set(previews.map((f) => f.src)).size).toBeGreaterThanOrEqual(3);
     expect(seen.at(-1)?.src).toMatch(/^data:image\/png;base64,/);
-    // One preview per step before the last, each kept in the strip of frames.
-    expect(await page.locator('#frames img').count()).toBe(7);
+    // One preview per step of both candidates before the last, each kept in the strip of frames.
+    expect(await page.locator('#frames img').count()).toBe(15);
     const shown = (await page.evaluate(`{
       const img = document.getElementById('preview');
       ({ width: img.naturalWidth, shownWidth: img.getBoundingClientRect().width, rendering: getComputedStyle(img).imageRendering });
@@ -119,7 +120,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`the playground in Chromium (skipped only
     expect(stats).toMatch(/total\d+ ms \(server\)/);
     expect(stats).toMatch(/first preview\d+ ms \(server\)/);
     expect(stats).toMatch(/tokens processed[\d,]+ in \d+ forward passes/);
-    expect(await page.textContent('#status')).toBe('done: 8 steps, sparse sampler, seed 3');
+    expect(await page.textContent('#status')).toBe('done: 8 steps, best of 2, sparse sampler, seed 3');
     await close(page);
   });
 

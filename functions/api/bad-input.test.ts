@@ -58,6 +58,8 @@ const cases: Case[] = [
   { name: 'wrong-typed steps', path: GEN, init: generate({ steps: 'four' }), status: 422, code: 'invalid_value', param: 'steps' },
   { name: 'steps out of range', path: GEN, init: generate({ steps: 1000 }), status: 422, code: 'invalid_value', param: 'steps', message: /1\.\.256, got 1000/ },
   { name: 'a guidance scale out of range', path: GEN, init: generate({ guidance_scale: 50 }), status: 422, code: 'invalid_value', param: 'guidance_scale' },
+  { name: 'too many candidates', path: GEN, init: generate({ candidates: 17 }), status: 422, code: 'invalid_value', param: 'candidates', message: /1\.\.16, got 17/ },
+  { name: 'a fractional candidate count', path: GEN, init: generate({ candidates: 1.5 }), status: 422, code: 'invalid_value', param: 'candidates' },
   { name: 'an unknown sampler', path: GEN, init: generate({ sampler: 'fast' }), status: 422, code: 'invalid_value', param: 'sampler' },
   { name: 'n other than 1', path: GEN, init: generate({ n: 2 }), status: 422, code: 'invalid_value', param: 'n', message: /n must be 1/ },
   { name: 'a size the model does not make', path: GEN, init: generate({ size: '1024x1024' }), status: 422, code: 'invalid_value', param: 'size', message: /64x64/ },

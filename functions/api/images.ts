@@ -61,7 +61,7 @@ function serveImage(c: Context, deps: ImageDeps, body: ImageFields, job: ImageJo
   const requested = samplingOptions(body);
   const settings = deps.pipeline.settings(job.task, requested);
   const textTokens = forParam('prompt', () => deps.pipeline.tokenizers.text.encode(body.prompt).length);
-  const partialSteps = body.stream === true ? partialImageSteps(settings.steps, body) : new Set<number>();
+  const partialSteps = body.stream === true ? partialImageSteps(settings.totalSteps, body) : new Set<number>();
   const options: GenerationOptions = { ...requested, seed: settings.seed, previewEvery: partialSteps.size === 0 ? 0 : (body.preview_every ?? 1) };
   const run = deps.runs.admit(c.req.raw.signal, (signal) => forParam('prompt', () => job.start({ ...options, signal })));
 
@@ -79,6 +79,7 @@ function serveImage(c: Context, deps: ImageDeps, body: ImageFields, job: ImageJo
     seed: result.usage.seed,
     sampler: result.usage.sampler,
     steps: result.usage.steps,
+    candidates: result.usage.candidates,
   });
 
   if (body.stream !== true) {
@@ -106,7 +107,7 @@ function serveImage(c: Context, deps: ImageDeps, body: ImageFields, job: ImageJo
     };
     const result = await run.execute((steps) => drain(steps, onStep));
     const type = `${job.kind}.completed`;
-    await send(type, { type, created_at: unixNow(), ...META, step: result.usage.steps, total_steps: result.usage.steps, ...finish(result, firstPartial) });
+    await send(type, { type, created_at: unixNow(), ...META, step: settings.totalSteps, total_steps: settings.totalSteps, ...finish(result, firstPartial) });
   });
 }
 

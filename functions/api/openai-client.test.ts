@@ -22,6 +22,8 @@ function scenePng(): Buffer {
 }
 
 const fast = { steps: 4, seed: 7 };
+/** Our extension: one image drawn, so the partial images count one run's steps. */
+const oneCandidate = { candidates: 1 };
 
 beforeAll(async () => {
   model = await loadModel();
@@ -41,7 +43,7 @@ function expectPng(b64: string | undefined): void {
 
 describe('images.generate', () => {
   it('streams two partial images, then the completed image, with stream: true and partial_images: 2', async () => {
-    const stream = await client.images.generate({ prompt: 'a small red circle at the top left', stream: true, partial_images: 2, ...fast });
+    const stream = await client.images.generate({ prompt: 'a small red circle at the top left', stream: true, partial_images: 2, ...fast, ...oneCandidate });
     const events = [];
     for await (const event of stream) events.push(event);
     expect(events.map((e) => e.type)).toEqual(['image_generation.partial_image', 'image_generation.partial_image', 'image_generation.completed']);
@@ -55,6 +57,7 @@ describe('images.generate', () => {
       total_steps: 4,
       seed: 7,
       sampler: 'sparse',
+      candidates: 1,
       usage: { input_tokens: 8, input_tokens_details: { text_tokens: 8, image_tokens: 0 }, output_tokens: 256, total_tokens: 264 },
       timings: { queued_ms: expect.any(Number), sampling_ms: expect.any(Number), total_ms: expect.any(Number), first_partial_image_ms: expect.any(Number) },
     });

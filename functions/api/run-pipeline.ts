@@ -13,6 +13,7 @@ export interface SamplingFields {
   readonly sampler?: 'sparse' | 'dense' | undefined;
   readonly temperature?: number | undefined;
   readonly guidance_scale?: number | undefined;
+  readonly candidates?: number | undefined;
 }
 
 /** 404 unless `model` is left out or names the served model. */
@@ -31,6 +32,7 @@ export function samplingOptions(fields: SamplingFields): GenerationOptions {
     ...(fields.sampler !== undefined ? { sampler: fields.sampler } : {}),
     ...(fields.temperature !== undefined ? { temperature: fields.temperature } : {}),
     ...(fields.guidance_scale !== undefined ? { guidance: fields.guidance_scale } : {}),
+    ...(fields.candidates !== undefined ? { candidates: fields.candidates } : {}),
   };
 }
 

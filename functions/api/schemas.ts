@@ -2,7 +2,7 @@
  * Request and response schemas of the HTTP API, in zod; the OpenAPI 3.1 document at
  * `/openapi.json` is generated from them. Field names follow OpenAI's where a route exists
  * there; our extensions (`steps`, `seed`, `sampler`, `guidance_scale`, `temperature`,
- * `preview_every`, progress and timings) are documented as such.
+ * `preview_every`, `candidates`, progress and timings) are documented as such.
  *
  * Requests are strict: an unknown field is refused (422) rather than silently ignored.
  */
@@ -43,6 +43,10 @@ function imageFields(number: <S extends z.ZodType>(schema: S) => S | z.ZodPrepro
     }),
     preview_every: number(z.number().int().min(1)).optional().openapi({ description: 'Extension: stream a partial image every N steps. Not with partial_images.' }),
     guidance_scale: number(z.number()).optional().openapi({ description: 'Extension: classifier-free guidance scale, 0..20; 1 disables guidance.' }),
+    candidates: number(z.number().int()).optional().openapi({
+      description: 'Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.',
+      example: 4,
+    }),
     ...samplingFields(number),
   };
 }
@@ -98,6 +102,11 @@ const sampled = {
   steps: z.number().int(),
 };
 
+const imageSampled = {
+  ...sampled,
+  candidates: z.number().int().openapi({ description: 'Extension: candidates drawn; `steps` is per candidate.' }),
+};
+
 const imageMeta = {
   size: z.literal(IMAGE_SIZE),
   quality: z.literal('auto'),
@@ -112,14 +121,14 @@ export const ImagesResponse = z
     ...imageMeta,
     usage: ImageUsage,
     timings: Timings,
-    ...sampled,
+    ...imageSampled,
   })
   .openapi('ImagesResponse');
 
 /** The SSE events of an image stream; `kind` is OpenAI's prefix of the event names. */
 export function imageStreamEvents(kind: 'image_generation' | 'image_edit', name: string) {
   const progress = {
-    step: z.number().int().openapi({ description: 'Extension: the step this image is from (1-based).' }),
+    step: z.number().int().openapi({ description: 'Extension: the step this image is from (1-based, counted over every candidate).' }),
     total_steps: z.number().int(),
   };
   const partial = z
@@ -141,7 +150,7 @@ export function imageStreamEvents(kind: 'image_generation' | 'image_edit', name:
       usage: ImageUsage,
       timings: Timings,
       ...progress,
-      ...sampled,
+      ...imageSampled,
     })
     .openapi(`${name}CompletedEvent`);
   return { partial, completed, any: z.union([partial, completed, ErrorEvent]).openapi(`${name}StreamEvent`) };

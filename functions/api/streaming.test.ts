@@ -40,7 +40,7 @@ const isPartial = (e: SseEvent) => e.event === 'image_generation.partial_image';
 describe('the event stream', () => {
   it('numbers every event, previews every N steps, and pings while idle', async () => {
     const api = await server({ pingMs: 2 });
-    const res = await generate(api, { stream: true, steps: 12, preview_every: 3, seed: 3 });
+    const res = await generate(api, { stream: true, steps: 12, preview_every: 3, seed: 3, candidates: 1 });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const { events, comments } = await readSse(res);
@@ -67,7 +67,7 @@ describe('the event stream', () => {
 describe('many clients', () => {
   it('completes 20 concurrent streaming clients', async () => {
     const api = await server({ limits: { concurrentRuns: 4, queuedRuns: 16 } });
-    const reads = await Promise.all(Array.from({ length: 20 }, (_, i) => generate(api, { stream: true, steps: 4, preview_every: 2, seed: i }).then((r) => readSse(r))));
+    const reads = await Promise.all(Array.from({ length: 20 }, (_, i) => generate(api, { stream: true, steps: 4, preview_every: 2, seed: i, candidates: 1 }).then((r) => readSse(r))));
     for (const { events } of reads) {
       expect(events.map((e) => e.event)).toEqual(['image_generation.partial_image', 'image_generation.completed']);
       expect(events.map((e) => e.id)).toEqual(['0', '1']);

@@ -61,6 +61,8 @@ const modelSchema = z
  * the unconditional prompt being the task prompt without its text. `block`:
  * semi-autoregressive text block length (text answers). `registers`: register tokens fed at
  * every sparse step of this task (default `model.registers`, all of them; at most that many).
+ * `candidates` (image tasks): images drawn per request, the one the model scores best
+ * returned (functions/sampler/rerank.ts; default 1).
  */
 const samplingSchema = z
   .object({
@@ -70,6 +72,7 @@ const samplingSchema = z
     guidance: z.number().nonnegative(),
     block: positiveInt.optional(),
     registers: z.number().int().nonnegative().optional(),
+    candidates: positiveInt.max(16).optional(),
   })
   .strict();
 export type SamplingDefaults = z.infer<typeof samplingSchema>;

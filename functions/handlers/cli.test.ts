@@ -35,11 +35,13 @@ const at = (name: string) => join(dir, name);
 
 describe('sparse-lavida generate', () => {
   it('writes a 64x64 PNG and ends with one plain summary line on stderr', async () => {
-    const run = await cli('generate', 'a small red circle at the top left', '--steps', '4', '--seed', '5', '-o', 'gen.png');
+    const run = await cli('generate', 'a small red circle at the top left', '--steps', '4', '--seed', '5', '--candidates', '1', '-o', 'gen.png');
     expect(run.code).toBe(0);
     const image = decodePng(readFileSync(at('gen.png')));
     expect([image.width, image.height]).toEqual([64, 64]);
     expect(run.stderr).toMatch(/^4 steps in \d+\.\d\d s, \d+ tokens pushed \(sparse sampler, seed 5\); wrote gen\.png\n$/);
+    const best = await cli('generate', 'a small red circle at the top left', '--steps', '4', '--seed', '5', '--candidates', '3', '-o', 'best.png');
+    expect(best.stderr).toMatch(/^4 steps for each of 3 candidates in \d+\.\d\d s, \d+ tokens pushed \(sparse sampler, seed 5\); wrote best\.png\n$/);
   });
 
   it('draws the same picture again from the same seed', async () => {
@@ -50,12 +52,17 @@ describe('sparse-lavida generate', () => {
   });
 
   it('writes one preview frame per step with --preview-dir, the last one the final image', async () => {
-    const run = await cli('generate', 'a large blue square in the center', '--steps', '4', '--seed', '2', '--sampler', 'dense', '--preview-dir', 'frames', '-o', 'framed.png');
+    const run = await cli('generate', 'a large blue square in the center', '--steps', '4', '--seed', '2', '--sampler', 'dense', '--candidates', '1', '--preview-dir', 'frames', '-o', 'framed.png');
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('(dense sampler, seed 2)');
     expect(readdirSync(at('frames')).sort()).toEqual(['step-001.png', 'step-002.png', 'step-003.png', 'step-004.png']);
-    const last = decodePng(readFileSync(at('frames/step-004.png')));
-    expect(Buffer.from(last.data).equals(Buffer.from(decodePng(readFileSync(at('framed.png'))).data))).toBe(true);
+    const pixels = (file: string) => Buffer.from(decodePng(readFileSync(at(file))).data);
+    expect(pixels('frames/step-004.png').equals(pixels('framed.png'))).toBe(true);
+    // With candidates, the frames run through each in turn and the image is one candidate's last frame.
+    const two = await cli('generate', 'a large blue square in the center', '--steps', '4', '--seed', '2', '--candidates', '2', '--preview-dir', 'frames2', '-o', 'two.png');
+    expect(two.code).toBe(0);
+    expect(readdirSync(at('frames2'))).toHaveLength(8);
+    expect(pixels('frames2/step-004.png').equals(pixels('two.png')) || pixels('frames2/step-008.png').equals(pixels('two.png'))).toBe(true);
   });
 
   it('exits 1 naming an unknown word, in one line without a stack trace', async () => {

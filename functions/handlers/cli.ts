@@ -35,6 +35,8 @@ options:
   --seed N               random seed (default: drawn, and printed at the end)
   --steps N              denoising steps (default: the model's)
   --guidance G           classifier-free guidance scale (generate, edit)
+  --candidates N         draw N images, keep the one the model scores best (generate, edit;
+                         default: the model's)
   --temperature T        sampling temperature, 0 = greedy
   --preview-dir DIR      write every step's preview as DIR/step-001.png, ... (generate, edit)
   --model DIR            model package folder (default models/shapes-tiny)
@@ -59,6 +61,7 @@ const imageOutput = {
   output: z.string({ error: 'required (-o out.png)' }).min(1),
   'preview-dir': z.string().min(1).optional(),
   guidance: number.optional(),
+  candidates: whole.positive().optional(),
 };
 const text = (what: string) => z.string().trim().min(1, `the ${what} is empty`);
 
@@ -93,6 +96,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   steps: { type: 'string' },
   guidance: { type: 'string' },
+  candidates: { type: 'string' },
   temperature: { type: 'string' },
   'preview-dir': { type: 'string' },
   model: { type: 'string' },
@@ -147,7 +151,8 @@ class Progress {
 }
 
 function summary(usage: Usage): string {
-  return `${usage.steps} step${usage.steps === 1 ? '' : 's'} in ${usage.seconds.toFixed(2)} s, ${usage.tokensIn} tokens pushed (${usage.sampler} sampler, seed ${usage.seed})`;
+  const drawn = usage.candidates > 1 ? ` for each of ${usage.candidates} candidates` : '';
+  return `${usage.steps} step${usage.steps === 1 ? '' : 's'}${drawn} in ${usage.seconds.toFixed(2)} s, ${usage.tokensIn} tokens pushed (${usage.sampler} sampler, seed ${usage.seed})`;
 }
 
 function generationOptions(args: Args): GenerationOptions {
@@ -157,6 +162,7 @@ function generationOptions(args: Args): GenerationOptions {
     ...(args.steps !== undefined ? { steps: args.steps } : {}),
     ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
     ...(args.command !== 'ask' && args.guidance !== undefined ? { guidance: args.guidance } : {}),
+    ...(args.command !== 'ask' && args.candidates !== undefined ? { candidates: args.candidates } : {}),
     ...(args.command !== 'ask' && args['preview-dir'] !== undefined ? { previewEvery: 1 } : {}),
   };
 }

@@ -4,7 +4,7 @@ import { FakeDenoiser } from '../sampler/fake-denoiser.ts';
 import { loadPackageDir } from '../storage/package-files.ts';
 import { createTokenizers } from '../tokenizers/model-tokenizers.ts';
 import { UnknownWordError } from '../tokenizers/text.ts';
-import { Pipeline, PipelineInputError, PREVIEW_MASK_GRAY, type ImageStep, type TextStep } from './pipeline.ts';
+import { candidateSeed, Pipeline, PipelineInputError, PREVIEW_MASK_GRAY, type ImageStep, type TextStep } from './pipeline.ts';
 
 const tokenizers = createTokenizers(await loadPackageDir('models/shapes-tiny'));
 const vocab = tokenizers.manifest.vocab.size;
@@ -21,7 +21,7 @@ async function drain<E, R>(it: AsyncGenerator<E, R, void>): Promise<{ events: E[
 describe('text to image', () => {
   it('streams a step event per step with a preview every N steps and the final image', async () => {
     const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
-    const { events, result } = await drain(pipeline.generate('a red circle', { steps: 10, previewEvery: 4, seed: 1 }));
+    const { events, result } = await drain(pipeline.generate('a red circle', { steps: 10, previewEvery: 4, seed: 1, candidates: 1 }));
     expect(events.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(events.filter((e) => e.preview).map((e) => e.step)).toEqual([4, 8, 10]);
     expect(result.codes).toHaveLength(256);
@@ -56,9 +56,45 @@ describe('text to image', () => {
 
   it('runs the dense sampler on request, pushing more tokens', async () => {
     const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
-    const dense = await drain(pipeline.generate('a circle', { steps: 8, sampler: 'dense', seed: 2 }));
-    const sparse = await drain(pipeline.generate('a circle', { steps: 8, sampler: 'sparse', seed: 2 }));
+    const dense = await drain(pipeline.generate('a circle', { steps: 8, sampler: 'dense', seed: 2, candidates: 1 }));
+    const sparse = await drain(pipeline.generate('a circle', { steps: 8, sampler: 'sparse', seed: 2, candidates: 1 }));
     expect(dense.result.usage.tokensIn).toBeGreaterThan(3 * sparse.result.usage.tokensIn);
+  });
+});
+
+describe('best of n', () => {
+  it('draws the candidates in turn and returns the one scored best', async () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab, 3));
+    const { events, result } = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 3, seed: 7, previewEvery: 5 }));
+    expect(events.map((e) => e.step)).toEqual([...Array(15).keys()].map((i) => i + 1));
+    expect(events.map((e) => e.candidate)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    expect(new Set(events.map((e) => e.totalSteps))).toEqual(new Set([15]));
+    expect(events.filter((e) => e.preview).map((e) => e.step)).toEqual([5, 10, 15]);
+    const { scores, candidate } = result.chosen!;
+    expect(scores).toHaveLength(3);
+    expect(scores[candidate]).toBe(Math.max(...scores));
+    expect(result.usage).toMatchObject({ steps: 5, candidates: 3, seed: 7 });
+    // The winner is what a one-candidate request with its seed draws.
+    const alone = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 1, seed: candidateSeed(7, candidate) }));
+    expect(result.codes).toEqual(alone.result.codes);
+    expect(alone.result.chosen).toBeUndefined();
+    // Three samples and three scores (one forward per guidance branch each) cost more than one sample.
+    expect(result.usage.forwardCalls).toBe(3 * alone.result.usage.forwardCalls + 3 * 2);
+  });
+
+  it('takes the count from the manifest, one for answers, and refuses one out of range', () => {
+    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
+    expect(pipeline.settings('t2i', {}).candidates).toBe(tokenizers.manifest.sampling?.t2i?.candidates ?? 1);
+    expect(pipeline.settings('t2i', { candidates: 2, steps: 6 }).totalSteps).toBe(12);
+    expect(pipeline.settings('answer', { candidates: 5 }).candidates).toBe(1);
+    expect(() => pipeline.settings('t2i', { candidates: 0 })).toThrow(PipelineInputError);
+    expect(() => pipeline.settings('edit', { candidates: 17 })).toThrow(/candidates must be a whole number in 1\.\.16/);
+  });
+
+  it('keeps the first seed for the first candidate', () => {
+    expect(candidateSeed(123, 0)).toBe(123);
+    expect(new Set([0, 1, 2, 3].map((c) => candidateSeed(4294967295, c))).size).toBe(4);
+    for (const c of [1, 2, 3]) expect(candidateSeed(4294967295, c)).toBeLessThan(2 ** 32);
   });
 });
 

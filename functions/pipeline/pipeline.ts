@@ -10,7 +10,8 @@ import type { Manifest, ModelSpec, SamplingDefaults, TaskName } from '../core/ma
 import type { ModelTokenizers } from '../tokenizers/model-tokenizers.ts';
 import { buildPrompt, idsToCodes } from '../tokenizers/prompt-layout.ts';
 import type { AllowedIds } from '../sampler/choose.ts';
-import { sample, type Ablation, type SampleProblem, type SampleResult, type SamplerModel, type StepEvent } from '../sampler/sample.ts';
+import { sample, SamplingAbortedError, type Ablation, type SampleProblem, type SampleResult, type SamplerModel, type StepEvent } from '../sampler/sample.ts';
+import { RERANK_DEFAULTS, scoreAnswer } from '../sampler/rerank.ts';
 import { PATCH_SIDE, PATCH_VALUES } from '../tokenizers/image-vq.ts';
 
 /** Knobs a request may set; anything left out comes from the manifest's sampling defaults. */
@@ -25,13 +26,26 @@ export interface GenerationOptions {
   readonly previewEvery?: number;
   /** Registers fed per sparse step (default: the task's `sampling.registers`, else all R). */
   readonly registers?: number;
+  /**
+   * Images only: draw this many candidates and return the one the model scores best
+   * (functions/sampler/rerank.ts). Default: the task's `sampling.candidates`, else 1.
+   */
+  readonly candidates?: number;
   readonly signal?: AbortSignal;
 }
 
+/** The most candidates one request may draw. */
+export const MAX_CANDIDATES = 16;
+
 export interface ImageStep {
   readonly type: 'step';
+  /** Counted over every candidate: candidate c's step s is c * steps + s. */
   readonly step: number;
+  /** steps * candidates. */
   readonly totalSteps: number;
+  /** The candidate being drawn (0-based); previews show it. */
+  readonly candidate: number;
+  /** Of the candidate being drawn. */
   readonly maskedFraction: number;
   /** Present every `previewEvery` steps. */
   readonly preview?: RgbImage;
@@ -49,7 +63,11 @@ export interface TextStep {
 }
 
 export interface Usage {
+  /** Steps per candidate. */
   readonly steps: number;
+  /** Candidates drawn (1 for answers). */
+  readonly candidates: number;
+  /** Tokens pushed through the network, every candidate and its score included. */
   readonly tokensIn: number;
   readonly forwardCalls: number;
   readonly seconds: number;
@@ -61,6 +79,8 @@ export interface ImageResult {
   readonly image: RgbImage;
   readonly codes: number[];
   readonly usage: Usage;
+  /** Which candidate this is, with every candidate's score (present when candidates > 1). */
+  readonly chosen?: { readonly candidate: number; readonly scores: readonly number[] };
 }
 
 export interface TextResult {
@@ -88,6 +108,10 @@ export interface Settings {
   readonly seed: number;
   /** Registers per sparse step; undefined: all the model has. */
   readonly registers: number | undefined;
+  /** Candidates drawn (always 1 for answers). */
+  readonly candidates: number;
+  /** Step events of the request: steps * candidates. */
+  readonly totalSteps: number;
   readonly defaults: SamplingDefaults;
 }
 
@@ -157,20 +181,46 @@ export class Pipeline {
   private async *image(task: 't2i' | 'edit', prompt: number[], uncond: number[], options: GenerationOptions): AsyncGenerator<ImageStep, ImageResult, void> {
     const every = options.previewEvery ?? 0;
     if (!Number.isInteger(every) || every < 0) throw new PipelineInputError(`preview_every must be a whole number >= 0, got ${every}`, 'preview_every');
-    const run = this.run(task, prompt, uncond, options);
-    for (;;) {
-      const r = await run.next();
-      if (r.done) {
-        const codes = idsToCodes(this.manifest.vocab, r.value.result.answer);
-        return { image: this.tokenizers.image.decode(codes), codes, usage: r.value.usage };
+    const s = this.settings(task, options);
+    const started = performance.now();
+    const problem = this.problem(task, prompt, uncond);
+    const drawn: { answer: number[]; usage: Usage }[] = [];
+    const scores: number[] = [];
+    let tokensIn = 0;
+    let forwardCalls = 0;
+    for (let c = 0; c < s.candidates; c++) {
+      const run = this.run(task, prompt, uncond, { ...options, seed: candidateSeed(s.seed, c) });
+      for (;;) {
+        const r = await run.next();
+        if (r.done) {
+          drawn.push({ answer: r.value.result.answer, usage: r.value.usage });
+          tokensIn += r.value.usage.tokensIn;
+          forwardCalls += r.value.usage.forwardCalls;
+          break;
+        }
+        const e = r.value;
+        const step = c * s.steps + e.step;
+        const wantPreview = every > 0 && (step % every === 0 || step === s.totalSteps);
+        yield {
+          type: 'step', step, totalSteps: s.totalSteps, candidate: c, maskedFraction: e.maskedFraction,
+          ...(wantPreview ? { preview: this.preview(e.answer) } : {}),
+        };
       }
-      const e = r.value;
-      const wantPreview = every > 0 && (e.step % every === 0 || e.step === e.totalSteps);
-      yield {
-        type: 'step', step: e.step, totalSteps: e.totalSteps, maskedFraction: e.maskedFraction,
-        ...(wantPreview ? { preview: this.preview(e.answer) } : {}),
-      };
+      if (s.candidates > 1) {
+        if (options.signal?.aborted) throw new SamplingAbortedError('sampling was cancelled');
+        // Every candidate is scored on the same masks (seeded by the request's seed).
+        const scored = await scoreAnswer(this.denoiser, this.samplerModel(), problem, (drawn[c] as { answer: number[] }).answer, { ...RERANK_DEFAULTS, seed: s.seed });
+        scores.push(scored.score);
+        tokensIn += scored.tokensIn;
+        forwardCalls += scored.forwardCalls;
+      }
     }
+    // The first of equal scores wins, so one candidate is the plain sampler's answer.
+    const best = scores.length === 0 ? 0 : scores.indexOf(Math.max(...scores));
+    const winner = drawn[best] as { answer: number[]; usage: Usage };
+    const codes = idsToCodes(this.manifest.vocab, winner.answer);
+    const usage: Usage = { ...winner.usage, seed: s.seed, candidates: s.candidates, tokensIn, forwardCalls, seconds: (performance.now() - started) / 1000 };
+    return { image: this.tokenizers.image.decode(codes), codes, usage, ...(scores.length > 0 ? { chosen: { candidate: best, scores } } : {}) };
   }
 
   /** The partly decoded image: decoded patches from the codebook, masked ones gray. */
@@ -203,6 +253,8 @@ export class Pipeline {
       guidance: task === 'answer' ? 1 : (options.guidance ?? defaults.guidance),
       seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
       registers: options.registers ?? defaults.registers,
+      candidates: task === 'answer' ? 1 : (options.candidates ?? defaults.candidates ?? 1),
+      totalSteps: 0,
       defaults,
     };
     const limit = this.manifest.limits[task]?.answer ?? 0;
@@ -213,11 +265,14 @@ export class Pipeline {
     if (s.registers !== undefined && !(Number.isInteger(s.registers) && s.registers >= 0 && s.registers <= this.model.registers)) {
       throw new PipelineInputError(`registers must be a whole number in 0..${this.model.registers}, got ${s.registers}`, 'registers');
     }
+    if (!(Number.isInteger(s.candidates) && s.candidates >= 1 && s.candidates <= MAX_CANDIDATES)) {
+      throw new PipelineInputError(`candidates must be a whole number in 1..${MAX_CANDIDATES}, got ${s.candidates}`, 'candidates');
+    }
     const blocks = limit / (defaults.block ?? 8);
     if (task === 'answer' && s.steps % blocks !== 0) {
       throw new PipelineInputError(`steps must be a multiple of ${blocks} for answers (text blocks of ${defaults.block ?? 8}), got ${s.steps}`, 'steps');
     }
-    return s;
+    return { ...s, totalSteps: s.steps * s.candidates };
   }
 
   /**
@@ -262,7 +317,7 @@ export class Pipeline {
       const r = await it.next();
       if (r.done) {
         const usage: Usage = {
-          steps: r.value.steps, tokensIn: r.value.tokensIn, forwardCalls: r.value.forwardCalls,
+          steps: r.value.steps, candidates: 1, tokensIn: r.value.tokensIn, forwardCalls: r.value.forwardCalls,
           seconds: (performance.now() - started) / 1000, sampler: s.sampler, seed: s.seed,
         };
         return { result: r.value, usage };
@@ -294,4 +349,12 @@ export class Pipeline {
       ...Array.from({ length: length - 2 - g2 }, (_, i) => seg.text.start + i),
     ];
   }
+}
+
+/**
+ * The seed candidate `c` samples with: the request's own for the first, so one candidate
+ * reproduces a plain request; the others spread by the golden-ratio increment.
+ */
+export function candidateSeed(seed: number, c: number): number {
+  return (seed + Math.imul(c, 0x9e3779b9)) >>> 0;
 }

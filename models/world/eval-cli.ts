@@ -6,8 +6,8 @@
  *
  * Modes:
  *   --sampler dense|sparse   run the model (through the engine) and score what it makes;
- *                     [--steps N] [--temperature T] [--guidance G] [--registers R] override
- *                     the manifest's sampling defaults; [--switches LIST] runs sparse with only
+ *                     [--steps N] [--temperature T] [--guidance G] [--registers R]
+ *                     [--candidates N] override the manifest's sampling defaults; [--switches LIST] runs sparse with only
  *                     the listed switches of the speed ablation on (prompt-cache,
  *                     response-cache, truncation; default all three; '' for none)
  *   --oracle          score ground-truth renders
@@ -51,6 +51,7 @@ const argsSchema = z
     temperature: z.coerce.number().nonnegative().optional(),
     guidance: z.coerce.number().nonnegative().optional(),
     registers: z.coerce.number().int().nonnegative().optional(),
+    candidates: z.coerce.number().int().positive().optional(),
     switches: z
       .string()
       .transform((v) => v.split(',').map((w) => w.trim()).filter((w) => w !== ''))
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     ({ values } = parseArgs({
       options: {
         oracle: { type: 'boolean' }, 'oracle-vq': { type: 'boolean' }, export: { type: 'string' }, score: { type: 'string' }, 'png-dir': { type: 'string' }, explain: { type: 'boolean' }, sampler: { type: 'string' }, steps: { type: 'string' },
-        temperature: { type: 'string' }, guidance: { type: 'string' }, registers: { type: 'string' }, switches: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
+        temperature: { type: 'string' }, guidance: { type: 'string' }, registers: { type: 'string' }, candidates: { type: 'string' }, switches: { type: 'string' }, task: { type: 'string' }, n: { type: 'string' },
         seed: { type: 'string' }, prompts: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' },
       },
     }));
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
       ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
       ...(args.guidance !== undefined ? { guidance: args.guidance } : {}),
       ...(args.registers !== undefined ? { registers: args.registers } : {}),
+      ...(args.candidates !== undefined ? { candidates: args.candidates } : {}),
       ...(args.switches !== undefined
         ? { ablation: { promptCache: args.switches.includes('prompt-cache'), responseCache: args.switches.includes('response-cache'), truncation: args.switches.includes('truncation') } }
         : {}),

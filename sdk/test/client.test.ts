@@ -90,7 +90,7 @@ describe('images.generate', () => {
   });
 
   it('streams a partial image every step, then the completed image, with stream: true', async () => {
-    const stream = await client.images.generate({ prompt, stream: true, preview_every: 1, ...fast });
+    const stream = await client.images.generate({ prompt, stream: true, preview_every: 1, candidates: 1, ...fast });
     const events: ImageGenerationStreamEvent[] = await collect(stream);
     expect(events.map((e) => e.type)).toEqual([...Array(3).fill('image_generation.partial_image'), 'image_generation.completed']);
     expect(events.map((e) => e.step)).toEqual([1, 2, 3, 4]);

@@ -61,12 +61,13 @@ interface Request {
   readonly seed: number;
   readonly sampler: Sampler;
   readonly steps: number | undefined;
+  readonly candidates: number;
 }
 
 async function inProcess(pipeline: Pipeline, r: Request): Promise<Sample> {
   const started = performance.now();
   let first: number | undefined;
-  const steps = pipeline.generate(r.prompt, { sampler: r.sampler, seed: r.seed, previewEvery: 1, ...(r.steps ? { steps: r.steps } : {}) });
+  const steps = pipeline.generate(r.prompt, { sampler: r.sampler, seed: r.seed, candidates: r.candidates, previewEvery: 1, ...(r.steps ? { steps: r.steps } : {}) });
   for (;;) {
     const next = await steps.next();
     if (next.done) {
@@ -84,7 +85,7 @@ async function overHttp(url: string, r: Request): Promise<Sample> {
   const res = await fetch(`${url}/v1/images/generations`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: r.prompt, seed: r.seed, sampler: r.sampler, stream: true, preview_every: 1, ...(r.steps ? { steps: r.steps } : {}) }),
+    body: JSON.stringify({ prompt: r.prompt, seed: r.seed, sampler: r.sampler, candidates: r.candidates, stream: true, preview_every: 1, ...(r.steps ? { steps: r.steps } : {}) }),
   });
   if (!res.ok || !res.body) throw new Error(`POST /v1/images/generations: HTTP ${res.status} ${await res.text()}`);
   let first: number | undefined;
@@ -109,6 +110,8 @@ export interface ServerBenchOptions {
   readonly seed: number;
   readonly warmup: number;
   readonly steps?: number | undefined;
+  /** Images drawn per request (default 1: the samplers alone). */
+  readonly candidates?: number | undefined;
 }
 
 /**
@@ -130,7 +133,7 @@ export async function benchServer(pipeline: Pipeline, options: ServerBenchOption
     const samples: Record<Sampler, Samples> = { dense: fresh(), sparse: fresh() };
     for (const [i, c] of cases.entries()) {
       for (const sampler of SAMPLERS) {
-        const r: Request = { prompt: c.case.task === 't2i' ? c.case.prompt : '', seed: c.seed, sampler, steps: options.steps };
+        const r: Request = { prompt: c.case.task === 't2i' ? c.case.prompt : '', seed: c.seed, sampler, steps: options.steps, candidates: options.candidates ?? 1 };
         const bare = await inProcess(pipeline, r);
         const http = await overHttp(url, r);
         if (i < options.warmup) continue;

@@ -3,8 +3,12 @@
  * of the paper's speed ablation (Sparse-LaViDa, Table 5): dense (LaViDa-O), then each of
  * prompt cache, response cache and truncation alone, then all three (Sparse-LaViDa).
  *
- *   npm run bench -- [--task t2i|edit|answer] [--n N] [--seed S] [--steps N] [--warmup N] [--json OUT]
- *   npm run bench -- --server [--n N] [--seed S] [--steps N] [--warmup N] [--json OUT]
+ *   npm run bench -- [--task t2i|edit|answer] [--n N] [--seed S] [--steps N] [--candidates N] [--warmup N] [--json OUT]
+ *   npm run bench -- --server [--n N] [--seed S] [--steps N] [--candidates N] [--warmup N] [--json OUT]
+ *
+ * Images are drawn one candidate per request unless `--candidates N` says otherwise, so
+ * the rows compare the samplers alone; with N, every row draws N and keeps the best
+ * (functions/sampler/rerank.ts), as the manifest's default does for text to image.
  *
  * For every task the same cases run through every variant, interleaved case by case so
  * that drift in machine load hits all rows alike. Each row reports latency per sample
@@ -76,12 +80,12 @@ async function runCase(pipeline: Pipeline, c: ResolvedCase, options: GenerationO
   return { ms: performance.now() - started, usage: r.usage, correct: judgeImage(r.image, c.expected) };
 }
 
-export async function benchTask(pipeline: Pipeline, task: Task, n: number, seed: number, warmup: number, steps?: number): Promise<BenchRow[]> {
+export async function benchTask(pipeline: Pipeline, task: Task, n: number, seed: number, warmup: number, steps?: number, candidates = 1): Promise<BenchRow[]> {
   const cases = generateCases(task, n + warmup, seed);
   const samples = VARIANTS.map(() => ({ ms: [] as number[], tokens: 0, correct: 0 }));
   for (const [i, c] of cases.entries()) {
     for (const [v, variant] of VARIANTS.entries()) {
-      const r = await runCase(pipeline, c, { ...variant.options, seed: c.seed, ...(steps ? { steps } : {}) });
+      const r = await runCase(pipeline, c, { ...variant.options, seed: c.seed, candidates, ...(steps ? { steps } : {}) });
       if (i < warmup) continue;
       const s = samples[v] as (typeof samples)[number];
       s.ms.push(r.ms);
@@ -118,6 +122,7 @@ const argsSchema = z.object({
   n: z.coerce.number().int().positive().default(20),
   seed: z.coerce.number().int().nonnegative().default(0),
   steps: z.coerce.number().int().positive().optional(),
+  candidates: z.coerce.number().int().positive().max(16).default(1),
   warmup: z.coerce.number().int().nonnegative().default(2),
   json: z.string().min(1).optional(),
   server: z.boolean().default(false),
@@ -127,7 +132,7 @@ const argsSchema = z.object({
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      task: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, steps: { type: 'string' },
+      task: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, steps: { type: 'string' }, candidates: { type: 'string' },
       warmup: { type: 'string' }, json: { type: 'string' }, model: { type: 'string' }, server: { type: 'boolean' },
     },
   });
@@ -147,14 +152,14 @@ async function main(): Promise<void> {
     const pipeline = new Pipeline(createTokenizers(pkg), engine);
     const model = `${pkg.manifest.name}@${pkg.manifest.version}`;
     if (args.server) {
-      const rows = await benchServer(pipeline, { modelDir: args.model, n: args.n, seed: args.seed, warmup: args.warmup, steps: args.steps });
+      const rows = await benchServer(pipeline, { modelDir: args.model, n: args.n, seed: args.seed, warmup: args.warmup, steps: args.steps, candidates: args.candidates });
       console.log(formatServerBench(rows));
       if (args.json) await writeFile(args.json, `${JSON.stringify({ model, seed: args.seed, rows }, null, 2)}\n`);
       return;
     }
     const rows: BenchRow[] = [];
     for (const task of args.task ? [args.task] : TASKS) {
-      const taskRows = await benchTask(pipeline, task, args.n, args.seed, args.warmup, args.steps);
+      const taskRows = await benchTask(pipeline, task, args.n, args.seed, args.warmup, args.steps, args.candidates);
       rows.push(...taskRows);
       console.log(formatBench(taskRows));
       console.log('');

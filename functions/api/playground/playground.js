@@ -32,6 +32,7 @@ function showTask() {
   $('prompt').placeholder = t.example;
   $('example').textContent = t.example;
   $('source-field').hidden = !t.image;
+  $('candidates-field').hidden = task() === 'ask';
   if (!running) button.textContent = t.button;
 }
 
@@ -137,6 +138,12 @@ function samplingFields() {
   return fields;
 }
 
+/** Image tasks also take the number of candidates to draw (the best one is kept). */
+function imageFields() {
+  const candidates = $('candidates').value.trim();
+  return { ...samplingFields(), ...(candidates === '' ? {} : { candidates: Number(candidates) }) };
+}
+
 async function runImage(kind, path, body, signal) {
   const started = performance.now();
   let firstPreview = null;
@@ -161,8 +168,8 @@ async function runImage(kind, path, body, signal) {
       showImage(png(data.b64_json), 'final');
       $('progress').max = data.total_steps;
       $('progress').value = data.total_steps;
-      setStatus(`done: ${data.steps} steps, ${data.sampler} sampler, seed ${data.seed}`);
-      const speed = timings.sampling_ms > 0 ? `${Math.round(usage.tokens_processed / (timings.sampling_ms / 1000)).toLocaleString('en')} tokens/s, ${(timings.sampling_ms / data.steps).toFixed(1)} ms/step` : '–';
+      setStatus(`done: ${data.steps} steps, ${data.candidates > 1 ? `best of ${data.candidates}, ` : ''}${data.sampler} sampler, seed ${data.seed}`);
+      const speed = timings.sampling_ms > 0 ? `${Math.round(usage.tokens_processed / (timings.sampling_ms / 1000)).toLocaleString('en')} tokens/s, ${(timings.sampling_ms / data.total_steps).toFixed(1)} ms/step` : '–';
       showStats([
         ['total', `${ms(timings.total_ms)} (server), ${ms(total)} (in this page)`],
         ['first preview', `${ms(timings.first_partial_image_ms)} (server), ${ms(firstPreview)} (in this page)`],
@@ -243,8 +250,8 @@ async function submit() {
   button.textContent = 'Stop';
   button.classList.add('stop');
   try {
-    if (t === 'generate') await runImage('image_generation', 'v1/images/generations', { prompt, ...samplingFields() }, controller.signal);
-    else if (t === 'edit') await runImage('image_edit', 'v1/images/edits', { prompt, image: source, ...samplingFields() }, controller.signal);
+    if (t === 'generate') await runImage('image_generation', 'v1/images/generations', { prompt, ...imageFields() }, controller.signal);
+    else if (t === 'edit') await runImage('image_edit', 'v1/images/edits', { prompt, image: source, ...imageFields() }, controller.signal);
     else await runAsk(prompt, controller.signal);
   } catch (e) {
     if (controller.signal.aborted) setStatus('stopped');

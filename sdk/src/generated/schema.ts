@@ -1168,6 +1168,8 @@ export interface components {
             /** @enum {string} */
             sampler: "sparse" | "dense";
             steps: number;
+            /** @description Extension: candidates drawn; `steps` is per candidate. */
+            candidates: number;
         };
         ImageUsage: {
             /** @description Prompt tokens: words, plus the source image's codes for edits. */
@@ -1210,7 +1212,7 @@ export interface components {
             background: "opaque";
             /** @enum {string} */
             output_format: "png";
-            /** @description Extension: the step this image is from (1-based). */
+            /** @description Extension: the step this image is from (1-based, counted over every candidate). */
             step: number;
             total_steps: number;
         };
@@ -1229,7 +1231,7 @@ export interface components {
             output_format: "png";
             usage: components["schemas"]["ImageUsage"];
             timings: components["schemas"]["Timings"];
-            /** @description Extension: the step this image is from (1-based). */
+            /** @description Extension: the step this image is from (1-based, counted over every candidate). */
             step: number;
             total_steps: number;
             /** @description Extension: the seed used; send it back to repeat the result. */
@@ -1237,6 +1239,8 @@ export interface components {
             /** @enum {string} */
             sampler: "sparse" | "dense";
             steps: number;
+            /** @description Extension: candidates drawn; `steps` is per candidate. */
+            candidates: number;
         };
         /** @description Sent as the `error` event when a stream fails after it started; the stream then ends. */
         ErrorEvent: {
@@ -1293,6 +1297,11 @@ export interface components {
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
             /**
+             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.
+             * @example 4
+             */
+            candidates?: number;
+            /**
              * @description Extension: denoising steps (1 up to the answer length; the model default otherwise).
              * @example 20
              */
@@ -1327,7 +1336,7 @@ export interface components {
             background: "opaque";
             /** @enum {string} */
             output_format: "png";
-            /** @description Extension: the step this image is from (1-based). */
+            /** @description Extension: the step this image is from (1-based, counted over every candidate). */
             step: number;
             total_steps: number;
         };
@@ -1346,7 +1355,7 @@ export interface components {
             output_format: "png";
             usage: components["schemas"]["ImageUsage"];
             timings: components["schemas"]["Timings"];
-            /** @description Extension: the step this image is from (1-based). */
+            /** @description Extension: the step this image is from (1-based, counted over every candidate). */
             step: number;
             total_steps: number;
             /** @description Extension: the seed used; send it back to repeat the result. */
@@ -1354,6 +1363,8 @@ export interface components {
             /** @enum {string} */
             sampler: "sparse" | "dense";
             steps: number;
+            /** @description Extension: candidates drawn; `steps` is per candidate. */
+            candidates: number;
         };
         ImageEditMultipartRequest: {
             /** @example a small red circle at the top left */
@@ -1384,6 +1395,11 @@ export interface components {
             preview_every?: number;
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
+            /**
+             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.
+             * @example 4
+             */
+            candidates?: number;
             /**
              * @description Extension: denoising steps (1 up to the answer length; the model default otherwise).
              * @example 20
@@ -1436,6 +1452,11 @@ export interface components {
             preview_every?: number;
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
+            /**
+             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.
+             * @example 4
+             */
+            candidates?: number;
             /**
              * @description Extension: denoising steps (1 up to the answer length; the model default otherwise).
              * @example 20
