@@ -29,7 +29,7 @@ describe('the node server (npm start)', () => {
     const res = await fetch(`${url}/v1/images/generations`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: 'two green triangles', stream: true, steps: 256, preview_every: 1 }),
+      body: JSON.stringify({ prompt: 'two green triangles', stream: true, steps: 256, candidates: 1, preview_every: 1 }),
     });
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = (await reader.read()).value ?? '';
