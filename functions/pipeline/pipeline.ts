@@ -215,7 +215,7 @@ export class Pipeline {
         forwardCalls += scored.forwardCalls;
       }
     }
-    // The first of equal scores wins, so one candidate is the plain sampler's answer.
+    // Ties go to the earliest candidate; candidate 0 is what a one-candidate request draws.
     const best = scores.length === 0 ? 0 : scores.indexOf(Math.max(...scores));
     const winner = drawn[best] as { answer: number[]; usage: Usage };
     const codes = idsToCodes(this.manifest.vocab, winner.answer);
