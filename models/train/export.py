@@ -48,7 +48,7 @@ MAX_BYTES = 20 * 1024 * 1024
 # parallel. Guidance 2 and temperature 0.5 stay best at 40 steps (1.5-2.5 and 0.4-1.0 tried).
 # Edits gain nothing from more steps (0.90 at 20, 0.91 at 40).
 # Text to image draws 4 candidates and keeps the one the model scores best
-# (functions/sampler/rerank.ts): 0.63 -> 0.70 averaged over seeds 11 and 0 (8: 0.75).
+# (functions/sampler/rerank.ts): sparse 0.63 -> 0.70 averaged over seeds 11 and 0 (8: 0.72).
 SAMPLING_DEFAULTS = {
     't2i': {'steps': 40, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0, 'candidates': 4},
     'edit': {'steps': 20, 'shift': 3.0, 'temperature': 0.5, 'guidance': 1.5},
