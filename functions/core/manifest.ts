@@ -21,6 +21,9 @@ const range = z
 
 const positiveInt = z.number().int().positive();
 
+/** The most image candidates one request may draw (best of n, `sampling.<task>.candidates`). */
+export const MAX_CANDIDATES = 16;
+
 /**
  * The unified position-id layout: every position id has one meaning for all tasks. Each
  * segment is `[start, start + count)`; a t2i prompt is the task token then its words from
@@ -72,7 +75,7 @@ const samplingSchema = z
     guidance: z.number().nonnegative(),
     block: positiveInt.optional(),
     registers: z.number().int().nonnegative().optional(),
-    candidates: positiveInt.max(16).optional(),
+    candidates: positiveInt.max(MAX_CANDIDATES).optional(),
   })
   .strict();
 export type SamplingDefaults = z.infer<typeof samplingSchema>;

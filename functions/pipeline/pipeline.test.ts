@@ -65,7 +65,7 @@ describe('text to image', () => {
 describe('best of n', () => {
   it('draws the candidates in turn and returns the one scored best', async () => {
     const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab, 3));
-    const { events, result } = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 3, seed: 7, previewEvery: 5 }));
+    const { events, result } = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 3, seed: 5, previewEvery: 5 }));
     expect(events.map((e) => e.step)).toEqual([...Array(15).keys()].map((i) => i + 1));
     expect(events.map((e) => e.candidate)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
     expect(new Set(events.map((e) => e.totalSteps))).toEqual(new Set([15]));
@@ -73,9 +73,11 @@ describe('best of n', () => {
     const { scores, candidate } = result.chosen!;
     expect(scores).toHaveLength(3);
     expect(scores[candidate]).toBe(Math.max(...scores));
-    expect(result.usage).toMatchObject({ steps: 5, candidates: 3, seed: 7 });
+    // With this seed a later candidate wins, so keeping the first would fail here.
+    expect(candidate).not.toBe(0);
+    expect(result.usage).toMatchObject({ steps: 5, candidates: 3, seed: 5 });
     // The winner is what a one-candidate request with its seed draws.
-    const alone = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 1, seed: candidateSeed(7, candidate) }));
+    const alone = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 1, seed: candidateSeed(5, candidate) }));
     expect(result.codes).toEqual(alone.result.codes);
     expect(alone.result.chosen).toBeUndefined();
     // Three samples and three scores (one forward per guidance branch each) cost more than one sample.

@@ -6,7 +6,7 @@
  */
 import type { Denoiser } from '../core/denoiser.ts';
 import type { RgbImage } from '../core/image.ts';
-import type { Manifest, ModelSpec, SamplingDefaults, TaskName } from '../core/manifest.ts';
+import { MAX_CANDIDATES, type Manifest, type ModelSpec, type SamplingDefaults, type TaskName } from '../core/manifest.ts';
 import type { ModelTokenizers } from '../tokenizers/model-tokenizers.ts';
 import { buildPrompt, idsToCodes } from '../tokenizers/prompt-layout.ts';
 import type { AllowedIds } from '../sampler/choose.ts';
@@ -33,9 +33,6 @@ export interface GenerationOptions {
   readonly candidates?: number;
   readonly signal?: AbortSignal;
 }
-
-/** The most candidates one request may draw. */
-export const MAX_CANDIDATES = 16;
 
 export interface ImageStep {
   readonly type: 'step';
@@ -161,7 +158,7 @@ export class Pipeline {
   }
 
   private async *text(prompt: number[], options: GenerationOptions): AsyncGenerator<TextStep, TextResult, void> {
-    const run = this.run('answer', prompt, prompt, options);
+    const run = this.run(this.settings('answer', options), this.problem('answer', prompt, prompt), options);
     let shown = '';
     for (;;) {
       const r = await run.next();
@@ -184,16 +181,16 @@ export class Pipeline {
     const s = this.settings(task, options);
     const started = performance.now();
     const problem = this.problem(task, prompt, uncond);
-    const drawn: { answer: number[]; usage: Usage }[] = [];
+    const drawn: number[][] = [];
     const scores: number[] = [];
     let tokensIn = 0;
     let forwardCalls = 0;
     for (let c = 0; c < s.candidates; c++) {
-      const run = this.run(task, prompt, uncond, { ...options, seed: candidateSeed(s.seed, c) });
+      const run = this.run({ ...s, seed: candidateSeed(s.seed, c) }, problem, options);
       for (;;) {
         const r = await run.next();
         if (r.done) {
-          drawn.push({ answer: r.value.result.answer, usage: r.value.usage });
+          drawn.push(r.value.result.answer);
           tokensIn += r.value.usage.tokensIn;
           forwardCalls += r.value.usage.forwardCalls;
           break;
@@ -209,7 +206,7 @@ export class Pipeline {
       if (s.candidates > 1) {
         if (options.signal?.aborted) throw new SamplingAbortedError('sampling was cancelled');
         // Every candidate is scored on the same masks (seeded by the request's seed).
-        const scored = await scoreAnswer(this.denoiser, this.samplerModel(), problem, (drawn[c] as { answer: number[] }).answer, { ...RERANK_DEFAULTS, seed: s.seed });
+        const scored = await scoreAnswer(this.denoiser, this.samplerModel(), problem, drawn[c] as number[], { ...RERANK_DEFAULTS, seed: s.seed });
         scores.push(scored.score);
         tokensIn += scored.tokensIn;
         forwardCalls += scored.forwardCalls;
@@ -217,9 +214,11 @@ export class Pipeline {
     }
     // Ties go to the earliest candidate; candidate 0 is what a one-candidate request draws.
     const best = scores.length === 0 ? 0 : scores.indexOf(Math.max(...scores));
-    const winner = drawn[best] as { answer: number[]; usage: Usage };
-    const codes = idsToCodes(this.manifest.vocab, winner.answer);
-    const usage: Usage = { ...winner.usage, seed: s.seed, candidates: s.candidates, tokensIn, forwardCalls, seconds: (performance.now() - started) / 1000 };
+    const codes = idsToCodes(this.manifest.vocab, drawn[best] as number[]);
+    const usage: Usage = {
+      steps: s.steps, candidates: s.candidates, tokensIn, forwardCalls,
+      seconds: (performance.now() - started) / 1000, sampler: s.sampler, seed: s.seed,
+    };
     return { image: this.tokenizers.image.decode(codes), codes, usage, ...(scores.length > 0 ? { chosen: { candidate: best, scores } } : {}) };
   }
 
@@ -246,7 +245,7 @@ export class Pipeline {
    */
   settings(task: TaskName, options: GenerationOptions): Settings {
     const defaults = this.manifest.sampling?.[task] ?? { steps: task === 'answer' ? 8 : 16, shift: 3, temperature: task === 'answer' ? 0 : 1, guidance: 1 };
-    const s: Settings = {
+    const s: Omit<Settings, 'totalSteps'> = {
       sampler: options.sampler ?? 'sparse',
       steps: options.steps ?? defaults.steps,
       temperature: options.temperature ?? defaults.temperature,
@@ -254,7 +253,6 @@ export class Pipeline {
       seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
       registers: options.registers ?? defaults.registers,
       candidates: task === 'answer' ? 1 : (options.candidates ?? defaults.candidates ?? 1),
-      totalSteps: 0,
       defaults,
     };
     const limit = this.manifest.limits[task]?.answer ?? 0;
@@ -296,10 +294,9 @@ export class Pipeline {
     };
   }
 
-  private async *run(task: TaskName, prompt: number[], uncond: number[], options: GenerationOptions): AsyncGenerator<StepEvent, { result: SampleResult; usage: Usage }, void> {
-    const s = this.settings(task, options);
+  /** One run of the sampler with resolved settings (one candidate). */
+  private async *run(s: Settings, problem: SampleProblem, options: GenerationOptions): AsyncGenerator<StepEvent, { result: SampleResult; usage: Usage }, void> {
     const block = s.defaults.block ?? 8;
-    const problem = this.problem(task, prompt, uncond);
     const started = performance.now();
     const it = sample(this.denoiser, this.samplerModel(), problem, {
       sampler: s.sampler,

@@ -22,6 +22,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { MAX_CANDIDATES } from '../../functions/core/manifest.ts';
 import { createEngine } from '../../functions/engine/engine.ts';
 import { Pipeline, type GenerationOptions, type Usage } from '../../functions/pipeline/pipeline.ts';
 import type { Ablation } from '../../functions/sampler/sample.ts';
@@ -122,7 +123,7 @@ const argsSchema = z.object({
   n: z.coerce.number().int().positive().default(20),
   seed: z.coerce.number().int().nonnegative().default(0),
   steps: z.coerce.number().int().positive().optional(),
-  candidates: z.coerce.number().int().positive().max(16).default(1),
+  candidates: z.coerce.number().int().positive().max(MAX_CANDIDATES).default(1),
   warmup: z.coerce.number().int().nonnegative().default(2),
   json: z.string().min(1).optional(),
   server: z.boolean().default(false),
