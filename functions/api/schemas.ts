@@ -45,7 +45,7 @@ function imageFields(number: <S extends z.ZodType>(schema: S) => S | z.ZodPrepro
     preview_every: number(z.number().int().min(1)).optional().openapi({ description: 'Extension: stream a partial image every N steps. Not with partial_images.' }),
     guidance_scale: number(z.number()).optional().openapi({ description: 'Extension: classifier-free guidance scale, 0..20; 1 disables guidance.' }),
     candidates: number(z.number().int()).optional().openapi({
-      description: `Extension: images to draw, 1..${MAX_CANDIDATES}; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.`,
+      description: `Extension: images to draw, 1..${MAX_CANDIDATES}; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.`,
       example: 4,
     }),
     ...samplingFields(number),

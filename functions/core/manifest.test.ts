@@ -40,4 +40,13 @@ describe('the manifest schema', () => {
     const answer = { ...shipped.sampling.answer, registers: shipped.model.registers + 1 };
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, answer } })).toContain(`at most model.registers (${shipped.model.registers}) registers`);
   });
+
+  it('takes candidate variants for image tasks only, each with known fields', () => {
+    const t2i = { ...shipped.sampling.t2i, variants: [{}, { guidance: 1, temperature: 1 }] };
+    expect(manifestSchema.parse({ ...shipped, sampling: { ...shipped.sampling, t2i } }).sampling?.t2i?.variants).toHaveLength(2);
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, variants: [] } } }).length).toBeGreaterThan(0);
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, variants: [{ steps: 4 }] } } }).length).toBeGreaterThan(0);
+    const answer = { ...shipped.sampling.answer, variants: [{ temperature: 1 }] };
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, answer } })).toContain('variants is for image tasks (answers draw one candidate)');
+  });
 });

@@ -65,8 +65,16 @@ const modelSchema = z
  * semi-autoregressive text block length (text answers). `registers`: register tokens fed at
  * every sparse step of this task (default `model.registers`, all of them; at most that many).
  * `candidates` (image tasks): images drawn per request, the one the model scores best
- * returned (functions/sampler/rerank.ts; default 1).
+ * returned (functions/sampler/rerank.ts; default 1). `variants` (image tasks): candidate c
+ * samples with `variants[c mod n]` laid over the defaults above, so one request can mix
+ * guided, confident draws with unguided, varied ones for the score to choose from; a
+ * request's own guidance or temperature applies to every candidate.
  */
+const variantSchema = z
+  .object({ guidance: z.number().nonnegative().optional(), temperature: z.number().nonnegative().optional() })
+  .strict();
+export type SamplingVariant = z.infer<typeof variantSchema>;
+
 const samplingSchema = z
   .object({
     steps: positiveInt,
@@ -76,6 +84,7 @@ const samplingSchema = z
     block: positiveInt.optional(),
     registers: z.number().int().nonnegative().optional(),
     candidates: positiveInt.max(MAX_CANDIDATES).optional(),
+    variants: z.array(variantSchema).min(1).max(MAX_CANDIDATES).optional(),
   })
   .strict();
 export type SamplingDefaults = z.infer<typeof samplingSchema>;
@@ -131,6 +140,9 @@ export const manifestSchema = z
           ctx.addIssue({ code: 'custom', path: ['sampling', task, 'registers'], message: `at most model.registers (${m.model.registers}) registers` });
         }
       }
+    }
+    for (const key of ['candidates', 'variants'] as const) {
+      if (m.sampling?.answer?.[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['sampling', 'answer', key], message: `${key} is for image tasks (answers draw one candidate)` });
     }
     const { text, image, size } = m.vocab;
     if (text.start + text.count > image.start && image.start + image.count > text.start) {

@@ -76,8 +76,10 @@ describe('best of n', () => {
     // With this seed a later candidate wins, so keeping the first would fail here.
     expect(candidate).not.toBe(0);
     expect(result.usage).toMatchObject({ steps: 5, candidates: 3, seed: 5 });
-    // The winner is what a one-candidate request with its seed draws.
-    const alone = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 1, seed: candidateSeed(5, candidate) }));
+    // The winner is what a one-candidate request with its seed and settings draws.
+    const { seed, guidance, temperature } = pipeline.candidateSettings(pipeline.settings('t2i', { seed: 5 }), candidate, {});
+    expect(seed).toBe(candidateSeed(5, candidate));
+    const alone = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 1, seed, guidance, temperature }));
     expect(result.codes).toEqual(alone.result.codes);
     expect(alone.result.chosen).toBeUndefined();
     // Three samples and three scores (one forward per guidance branch each) cost more than one sample.
@@ -91,6 +93,33 @@ describe('best of n', () => {
     expect(pipeline.settings('answer', { candidates: 5 }).candidates).toBe(1);
     expect(() => pipeline.settings('t2i', { candidates: 0 })).toThrow(PipelineInputError);
     expect(() => pipeline.settings('edit', { candidates: 17 })).toThrow(/candidates must be a whole number in 1\.\.16/);
+  });
+
+  it('draws candidate c with the manifest variant c mod n, under the request own values', async () => {
+    const { sampling } = tokenizers.manifest;
+    const withVariants = (variants: { guidance?: number; temperature?: number }[]) => {
+      const t2i = { ...sampling!.t2i!, guidance: 2, temperature: 0.5, variants };
+      return new Pipeline({ ...tokenizers, manifest: { ...tokenizers.manifest, sampling: { ...sampling!, t2i } } }, new FakeDenoiser(vocab, 3));
+    };
+    const mixed = withVariants([{}, { guidance: 1, temperature: 1 }]);
+    const s = mixed.settings('t2i', { seed: 9, candidates: 3 });
+    expect([0, 1, 2].map((c) => mixed.candidateSettings(s, c, {})).map(({ guidance, temperature, seed }) => ({ guidance, temperature, seed }))).toEqual([
+      { guidance: 2, temperature: 0.5, seed: candidateSeed(9, 0) },
+      { guidance: 1, temperature: 1, seed: candidateSeed(9, 1) },
+      { guidance: 2, temperature: 0.5, seed: candidateSeed(9, 2) },
+    ]);
+    expect(mixed.candidateSettings(s, 1, { guidance: 3 })).toMatchObject({ guidance: 3, temperature: 1 });
+    expect(mixed.candidateSettings(s, 1, { temperature: 0 })).toMatchObject({ guidance: 1, temperature: 0 });
+    // The unguided second candidate feeds one branch, not two: the tokens add up to two plain
+    // draws with those settings and the scores.
+    const both = await drain(mixed.generate('a red circle', { steps: 5, candidates: 2, seed: 9 }));
+    const first = await drain(mixed.generate('a red circle', { steps: 5, candidates: 1, seed: 9 }));
+    const second = await drain(mixed.generate('a red circle', { steps: 5, candidates: 1, seed: candidateSeed(9, 1), guidance: 1, temperature: 1 }));
+    const scoring = both.result.usage.tokensIn - first.result.usage.tokensIn - second.result.usage.tokensIn;
+    const guided = await drain(mixed.generate('a red circle', { steps: 5, candidates: 1, seed: candidateSeed(9, 1) }));
+    expect(second.result.usage.tokensIn).toBeLessThan(guided.result.usage.tokensIn);
+    const plain = await drain(withVariants([{}]).generate('a red circle', { steps: 5, candidates: 2, seed: 9 }));
+    expect(plain.result.usage.tokensIn - first.result.usage.tokensIn - guided.result.usage.tokensIn).toBe(scoring);
   });
 
   it('keeps the first seed for the first candidate', () => {

@@ -186,7 +186,7 @@ export class Pipeline {
     let tokensIn = 0;
     let forwardCalls = 0;
     for (let c = 0; c < s.candidates; c++) {
-      const run = this.run({ ...s, seed: candidateSeed(s.seed, c) }, problem, options);
+      const run = this.run(this.candidateSettings(s, c, options), problem, options);
       for (;;) {
         const r = await run.next();
         if (r.done) {
@@ -220,6 +220,22 @@ export class Pipeline {
       seconds: (performance.now() - started) / 1000, sampler: s.sampler, seed: s.seed,
     };
     return { image: this.tokenizers.image.decode(codes), codes, usage, ...(scores.length > 0 ? { chosen: { candidate: best, scores } } : {}) };
+  }
+
+  /**
+   * What candidate `c` samples with: its seed (`candidateSeed`) and the manifest's
+   * `variants[c mod n]` over the task defaults; guidance or temperature given in the request
+   * hold for every candidate.
+   */
+  candidateSettings(s: Settings, c: number, options: Pick<GenerationOptions, 'guidance' | 'temperature'>): Settings {
+    const variants = s.defaults.variants ?? [];
+    const variant = variants[c % Math.max(1, variants.length)] ?? {};
+    return {
+      ...s,
+      seed: candidateSeed(s.seed, c),
+      guidance: options.guidance ?? variant.guidance ?? s.guidance,
+      temperature: options.temperature ?? variant.temperature ?? s.temperature,
+    };
   }
 
   /** The partly decoded image: decoded patches from the codebook, masked ones gray. */

@@ -31,8 +31,8 @@ export interface RerankOptions {
   readonly seed: number;
 }
 
-/** The settings measured best on the shapes world (models/train/README.md, "Best of n"). */
-export const RERANK_DEFAULTS: Omit<RerankOptions, 'seed'> = { maskRatio: 0.6, masks: 4, guidance: 1.5 };
+/** The settings measured best on the shapes world (models/train/README.md, "Best of n" and "Varied candidates"). */
+export const RERANK_DEFAULTS: Omit<RerankOptions, 'seed'> = { maskRatio: 0.6, masks: 4, guidance: 1.25 };
 
 export interface AnswerScore {
   readonly score: number;

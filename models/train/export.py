@@ -47,10 +47,12 @@ MAX_BYTES = 20 * 1024 * 1024
 # 0.62 at 40, 0.66 at 64): fewer tokens per step early leave fewer objects decided in
 # parallel. Guidance 2 and temperature 0.5 stay best at 40 steps (1.5-2.5 and 0.4-1.0 tried).
 # Edits gain nothing from more steps (0.90 at 20, 0.91 at 40).
-# Text to image draws 4 candidates and keeps the one the model scores best
-# (functions/sampler/rerank.ts): sparse 0.63 -> 0.70 averaged over seeds 11 and 0 (8: 0.72).
+# Text to image draws 8 candidates and keeps the one the model scores best
+# (functions/sampler/rerank.ts); every second one samples without guidance at temperature 1
+# (`variants`), which varies the images far more (models/train/README.md, "Best of n").
 SAMPLING_DEFAULTS = {
-    't2i': {'steps': 40, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0, 'candidates': 4},
+    't2i': {'steps': 40, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0, 'candidates': 8,
+            'variants': [{}, {'guidance': 1.0, 'temperature': 1.0}]},
     'edit': {'steps': 20, 'shift': 3.0, 'temperature': 0.5, 'guidance': 1.5},
     'answer': {'steps': 8, 'shift': 1.0, 'temperature': 0.0, 'guidance': 1.0, 'block': 32, 'registers': 0},
 }

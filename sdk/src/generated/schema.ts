@@ -1297,7 +1297,7 @@ export interface components {
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
             /**
-             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.
+             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.
              * @example 4
              */
             candidates?: number;
@@ -1396,7 +1396,7 @@ export interface components {
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
             /**
-             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.
+             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.
              * @example 4
              */
             candidates?: number;
@@ -1453,7 +1453,7 @@ export interface components {
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
             /**
-             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). Partial images show each candidate in turn.
+             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.
              * @example 4
              */
             candidates?: number;
