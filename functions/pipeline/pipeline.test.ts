@@ -95,7 +95,7 @@ describe('best of n', () => {
     expect(() => pipeline.settings('edit', { candidates: 17 })).toThrow(/candidates must be a whole number in 1\.\.16/);
   });
 
-  it('draws candidate c with the manifest variant c mod n, under the request own values', async () => {
+  it('draws candidate c with the manifest variant c mod n, under the values the request sets', async () => {
     const { sampling } = tokenizers.manifest;
     const withVariants = (variants: { guidance?: number; temperature?: number }[]) => {
       const t2i = { ...sampling!.t2i!, guidance: 2, temperature: 0.5, variants };

@@ -228,13 +228,13 @@ export class Pipeline {
    * hold for every candidate.
    */
   candidateSettings(s: Settings, c: number, options: Pick<GenerationOptions, 'guidance' | 'temperature'>): Settings {
-    const variants = s.defaults.variants ?? [];
-    const variant = variants[c % Math.max(1, variants.length)] ?? {};
+    const variants = s.defaults.variants;
+    const variant = variants?.[c % variants.length];
     return {
       ...s,
       seed: candidateSeed(s.seed, c),
-      guidance: options.guidance ?? variant.guidance ?? s.guidance,
-      temperature: options.temperature ?? variant.temperature ?? s.temperature,
+      guidance: options.guidance ?? variant?.guidance ?? s.guidance,
+      temperature: options.temperature ?? variant?.temperature ?? s.temperature,
     };
   }
 

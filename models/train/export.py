@@ -49,7 +49,7 @@ MAX_BYTES = 20 * 1024 * 1024
 # Edits gain nothing from more steps (0.90 at 20, 0.91 at 40).
 # Text to image draws 8 candidates and keeps the one the model scores best
 # (functions/sampler/rerank.ts); every second one samples without guidance at temperature 1
-# (`variants`), which varies the images far more (models/train/README.md, "Best of n").
+# (`variants`), which varies the images far more (models/train/README.md, "Varied candidates").
 SAMPLING_DEFAULTS = {
     't2i': {'steps': 40, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0, 'candidates': 8,
             'variants': [{}, {'guidance': 1.0, 'temperature': 1.0}]},
