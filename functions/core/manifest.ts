@@ -21,6 +21,9 @@ const range = z
 
 const positiveInt = z.number().int().positive();
 
+/** Languages `sampling.t2i.verify` can read a prompt in (functions/pipeline/verify.ts). */
+export const VERIFY_LANGUAGES = ['shapes-world'] as const;
+
 /** The most image candidates one request may draw (best of n, `sampling.<task>.candidates`). */
 export const MAX_CANDIDATES = 16;
 
@@ -68,8 +71,21 @@ const modelSchema = z
  * returned (functions/sampler/rerank.ts; default 1). `variants` (image tasks): candidate c
  * samples with `variants[c mod n]` laid over the defaults above, so one request can mix
  * guided, confident draws with unguided, varied ones for the score to choose from; a
- * request's own guidance or temperature applies to every candidate.
+ * request's own guidance or temperature applies to every candidate. `verify` (text to image):
+ * after drawing each candidate, ask the model `question` about it (an answer task) and read
+ * its answer against the prompt in the named `language` (functions/pipeline/verify.ts);
+ * candidates are drawn until `stopAfter` agree (or `candidates` are drawn), and the best
+ * scored of those that agree is returned (of all drawn when none agrees).
  */
+const verifySchema = z
+  .object({
+    question: z.string().min(1),
+    language: z.enum(VERIFY_LANGUAGES),
+    stopAfter: positiveInt.max(MAX_CANDIDATES),
+  })
+  .strict();
+export type VerifySettings = z.infer<typeof verifySchema>;
+
 const variantSchema = z
   .object({ guidance: z.number().nonnegative().optional(), temperature: z.number().nonnegative().optional() })
   .strict();
@@ -85,6 +101,7 @@ const samplingSchema = z
     registers: z.number().int().nonnegative().optional(),
     candidates: positiveInt.max(MAX_CANDIDATES).optional(),
     variants: z.array(variantSchema).min(1).max(MAX_CANDIDATES).optional(),
+    verify: verifySchema.optional(),
   })
   .strict();
 export type SamplingDefaults = z.infer<typeof samplingSchema>;
@@ -143,6 +160,9 @@ export const manifestSchema = z
     }
     for (const key of ['candidates', 'variants'] as const) {
       if (m.sampling?.answer?.[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['sampling', 'answer', key], message: `${key} is for image tasks (answers draw one candidate)` });
+    }
+    for (const task of ['edit', 'answer'] as const) {
+      if (m.sampling?.[task]?.verify !== undefined) ctx.addIssue({ code: 'custom', path: ['sampling', task, 'verify'], message: 'verify is for text to image (it reads the prompt as a description)' });
     }
     const { text, image, size } = m.vocab;
     if (text.start + text.count > image.start && image.start + image.count > text.start) {

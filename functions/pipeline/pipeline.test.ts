@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { blankImage } from '../core/image.ts';
+import type { SamplingDefaults } from '../core/manifest.ts';
 import { FakeDenoiser } from '../sampler/fake-denoiser.ts';
 import { loadPackageDir } from '../storage/package-files.ts';
 import { createTokenizers } from '../tokenizers/model-tokenizers.ts';
@@ -62,17 +63,26 @@ describe('text to image', () => {
   });
 });
 
+/** The shipped package with other text-to-image defaults, over a fake denoiser. */
+function withT2i(t2i: Partial<SamplingDefaults>, options: { verify?: boolean } = {}): Pipeline {
+  const { sampling } = tokenizers.manifest;
+  const { verify, ...rest } = sampling!.t2i!;
+  const merged = { ...rest, ...(options.verify && verify ? { verify } : {}), ...t2i };
+  return new Pipeline({ ...tokenizers, manifest: { ...tokenizers.manifest, sampling: { ...sampling!, t2i: merged } } }, new FakeDenoiser(vocab, 3));
+}
+
 describe('best of n', () => {
   it('draws the candidates in turn and returns the one scored best', async () => {
-    const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab, 3));
+    const pipeline = withT2i({});
     const { events, result } = await drain(pipeline.generate('a red circle', { steps: 5, candidates: 3, seed: 5, previewEvery: 5 }));
     expect(events.map((e) => e.step)).toEqual([...Array(15).keys()].map((i) => i + 1));
     expect(events.map((e) => e.candidate)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
     expect(new Set(events.map((e) => e.totalSteps))).toEqual(new Set([15]));
     expect(events.filter((e) => e.preview).map((e) => e.step)).toEqual([5, 10, 15]);
-    const { scores, candidate } = result.chosen!;
+    const { scores, candidate, agreed } = result.chosen!;
     expect(scores).toHaveLength(3);
-    expect(scores[candidate]).toBe(Math.max(...scores));
+    expect(scores[candidate]).toBe(Math.max(...scores.map((x) => x!)));
+    expect(agreed).toBeUndefined();
     // With this seed a later candidate wins, so keeping the first would fail here.
     expect(candidate).not.toBe(0);
     expect(result.usage).toMatchObject({ steps: 5, candidates: 3, seed: 5 });
@@ -96,11 +106,7 @@ describe('best of n', () => {
   });
 
   it('draws candidate c with the manifest variant c mod n, under the values the request sets', async () => {
-    const { sampling } = tokenizers.manifest;
-    const withVariants = (variants: { guidance?: number; temperature?: number }[]) => {
-      const t2i = { ...sampling!.t2i!, guidance: 2, temperature: 0.5, variants };
-      return new Pipeline({ ...tokenizers, manifest: { ...tokenizers.manifest, sampling: { ...sampling!, t2i } } }, new FakeDenoiser(vocab, 3));
-    };
+    const withVariants = (variants: { guidance?: number; temperature?: number }[]) => withT2i({ guidance: 2, temperature: 0.5, variants });
     const mixed = withVariants([{}, { guidance: 1, temperature: 1 }]);
     const s = mixed.settings('t2i', { seed: 9, candidates: 3 });
     expect([0, 1, 2].map((c) => mixed.candidateSettings(s, c, {})).map(({ guidance, temperature, seed }) => ({ guidance, temperature, seed }))).toEqual([
@@ -120,6 +126,33 @@ describe('best of n', () => {
     expect(second.result.usage.tokensIn).toBeLessThan(guided.result.usage.tokensIn);
     const plain = await drain(withVariants([{}]).generate('a red circle', { steps: 5, candidates: 2, seed: 9 }));
     expect(plain.result.usage.tokensIn - first.result.usage.tokensIn - guided.result.usage.tokensIn).toBe(scoring);
+  });
+
+  it('asks the model about every candidate when the manifest verifies, and scores them all when none agrees', async () => {
+    const verifying = withT2i({}, { verify: true });
+    const plain = withT2i({});
+    const options = { steps: 5, candidates: 3, seed: 5 };
+    const checked = await drain(verifying.generate('a red circle', options));
+    const unchecked = await drain(plain.generate('a red circle', options));
+    // The fake denoiser's answers are not captions, so no candidate agrees: all 3 are drawn,
+    // described and scored, and the choice is the plain best of n.
+    expect(checked.result.chosen).toMatchObject({ agreed: [], candidate: unchecked.result.chosen!.candidate });
+    expect(checked.result.chosen!.scores).toEqual(unchecked.result.chosen!.scores);
+    expect(checked.result.usage.candidates).toBe(3);
+    const ask = await drain(plain.answer(plain.tokenizers.image.decode(checked.result.codes), 'describe the image', { seed: 0 }));
+    expect(checked.result.usage.forwardCalls).toBe(unchecked.result.usage.forwardCalls + 3 * ask.result.usage.forwardCalls);
+    expect(checked.result.usage.tokensIn).toBe(unchecked.result.usage.tokensIn + 3 * ask.result.usage.tokensIn);
+  });
+
+  it('does not verify one candidate, nor a prompt its language cannot read', async () => {
+    const verifying = withT2i({}, { verify: true });
+    const plain = withT2i({});
+    const one = await drain(verifying.generate('a red circle', { steps: 5, candidates: 1, seed: 5 }));
+    expect(one.result.usage.tokensIn).toBe((await drain(plain.generate('a red circle', { steps: 5, candidates: 1, seed: 5 }))).result.usage.tokensIn);
+    // Known words out of grammatical order: the tokenizer takes them, the check cannot read them.
+    const odd = await drain(verifying.generate('circle red a', { steps: 5, candidates: 2, seed: 5 }));
+    expect(odd.result.chosen!.agreed).toBeUndefined();
+    expect(odd.result.usage.tokensIn).toBe((await drain(plain.generate('circle red a', { steps: 5, candidates: 2, seed: 5 }))).result.usage.tokensIn);
   });
 
   it('keeps the first seed for the first candidate', () => {

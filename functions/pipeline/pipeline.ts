@@ -13,6 +13,7 @@ import type { AllowedIds } from '../sampler/choose.ts';
 import { sample, SamplingAbortedError, type Ablation, type SampleProblem, type SampleResult, type SamplerModel, type StepEvent } from '../sampler/sample.ts';
 import { RERANK_DEFAULTS, scoreAnswer } from '../sampler/rerank.ts';
 import { PATCH_SIDE, PATCH_VALUES } from '../tokenizers/image-vq.ts';
+import { PROMPT_CHECKS } from './verify.ts';
 
 /** Knobs a request may set; anything left out comes from the manifest's sampling defaults. */
 export interface GenerationOptions {
@@ -38,7 +39,7 @@ export interface ImageStep {
   readonly type: 'step';
   /** Counted over every candidate: candidate c's step s is c * steps + s. */
   readonly step: number;
-  /** steps * candidates. */
+  /** steps * candidates: the most a request takes (`sampling.t2i.verify` may end it sooner). */
   readonly totalSteps: number;
   /** The candidate being drawn (0-based); previews show it. */
   readonly candidate: number;
@@ -62,7 +63,7 @@ export interface TextStep {
 export interface Usage {
   /** Steps per candidate. */
   readonly steps: number;
-  /** Candidates drawn (1 for answers). */
+  /** Candidates drawn (1 for answers; with `sampling.t2i.verify`, possibly fewer than asked for). */
   readonly candidates: number;
   /** Tokens pushed through the network, every candidate and its score included. */
   readonly tokensIn: number;
@@ -76,8 +77,12 @@ export interface ImageResult {
   readonly image: RgbImage;
   readonly codes: number[];
   readonly usage: Usage;
-  /** Which candidate this is, with every candidate's score (present when candidates > 1). */
-  readonly chosen?: { readonly candidate: number; readonly scores: readonly number[] };
+  /**
+   * Present when candidates > 1: which drawn candidate this is; each drawn candidate's score
+   * (null where none was needed: a lone candidate the check agrees with is not scored); with
+   * `sampling.t2i.verify`, the candidates whose description agrees with the prompt.
+   */
+  readonly chosen?: { readonly candidate: number; readonly scores: readonly (number | null)[]; readonly agreed?: readonly number[] };
 }
 
 export interface TextResult {
@@ -138,7 +143,9 @@ export class Pipeline {
    */
   generate(prompt: string, options: GenerationOptions = {}): AsyncGenerator<ImageStep, ImageResult, void> {
     const ids = this.tokenizers.text.encode(prompt);
-    return this.image('t2i', buildPrompt(this.manifest, 't2i', ids), buildPrompt(this.manifest, 't2i', []), options);
+    const verify = this.manifest.sampling?.t2i?.verify;
+    const check = verify ? PROMPT_CHECKS[verify.language](prompt) : null;
+    return this.image('t2i', buildPrompt(this.manifest, 't2i', ids), buildPrompt(this.manifest, 't2i', []), options, check);
   }
 
   /** Edits a 64x64 image (see functions/tokenizers/png.ts `toModelImage` for other sizes). */
@@ -175,17 +182,24 @@ export class Pipeline {
     }
   }
 
-  private async *image(task: 't2i' | 'edit', prompt: number[], uncond: number[], options: GenerationOptions): AsyncGenerator<ImageStep, ImageResult, void> {
+  private async *image(
+    task: 't2i' | 'edit',
+    prompt: number[],
+    uncond: number[],
+    options: GenerationOptions,
+    check: ((answer: string) => boolean) | null = null,
+  ): AsyncGenerator<ImageStep, ImageResult, void> {
     const every = options.previewEvery ?? 0;
     if (!Number.isInteger(every) || every < 0) throw new PipelineInputError(`preview_every must be a whole number >= 0, got ${every}`, 'preview_every');
     const s = this.settings(task, options);
     const started = performance.now();
     const problem = this.problem(task, prompt, uncond);
+    const verify = s.candidates > 1 && check !== null ? s.defaults.verify : undefined;
     const drawn: number[][] = [];
-    const scores: number[] = [];
+    const agreed: number[] = [];
     let tokensIn = 0;
     let forwardCalls = 0;
-    for (let c = 0; c < s.candidates; c++) {
+    for (let c = 0; c < s.candidates && !(verify && agreed.length >= verify.stopAfter); c++) {
       const run = this.run(this.candidateSettings(s, c, options), problem, options);
       for (;;) {
         const r = await run.next();
@@ -203,23 +217,44 @@ export class Pipeline {
           ...(wantPreview ? { preview: this.preview(e.answer) } : {}),
         };
       }
-      if (s.candidates > 1) {
+      if (verify && check) {
         if (options.signal?.aborted) throw new SamplingAbortedError('sampling was cancelled');
-        // Every candidate is scored on the same masks (seeded by the request's seed).
-        const scored = await scoreAnswer(this.denoiser, this.samplerModel(), problem, drawn[c] as number[], { ...RERANK_DEFAULTS, seed: s.seed });
-        scores.push(scored.score);
-        tokensIn += scored.tokensIn;
-        forwardCalls += scored.forwardCalls;
+        const said = await this.ask(drawn[c] as number[], verify.question, s.sampler, options);
+        tokensIn += said.usage.tokensIn;
+        forwardCalls += said.usage.forwardCalls;
+        if (check(said.text)) agreed.push(c);
       }
     }
-    // Ties go to the earliest candidate; candidate 0 is what a one-candidate request draws.
-    const best = scores.length === 0 ? 0 : scores.indexOf(Math.max(...scores));
+    // Best of n among the candidates the check agrees with, else among all drawn; every
+    // candidate is scored on the same masks (seeded by the request's seed). Ties go to the
+    // earliest candidate; candidate 0 is what a one-candidate request draws.
+    const pool = agreed.length > 0 ? agreed : [...drawn.keys()];
+    const scores: (number | null)[] = drawn.map(() => null);
+    for (const c of pool.length > 1 ? pool : []) {
+      if (options.signal?.aborted) throw new SamplingAbortedError('sampling was cancelled');
+      const scored = await scoreAnswer(this.denoiser, this.samplerModel(), problem, drawn[c] as number[], { ...RERANK_DEFAULTS, seed: s.seed });
+      scores[c] = scored.score;
+      tokensIn += scored.tokensIn;
+      forwardCalls += scored.forwardCalls;
+    }
+    const best = pool.reduce((b, c) => ((scores[c] ?? -Infinity) > (scores[b] ?? -Infinity) ? c : b), pool[0] as number);
     const codes = idsToCodes(this.manifest.vocab, drawn[best] as number[]);
     const usage: Usage = {
-      steps: s.steps, candidates: s.candidates, tokensIn, forwardCalls,
+      steps: s.steps, candidates: drawn.length, tokensIn, forwardCalls,
       seconds: (performance.now() - started) / 1000, sampler: s.sampler, seed: s.seed,
     };
-    return { image: this.tokenizers.image.decode(codes), codes, usage, ...(scores.length > 0 ? { chosen: { candidate: best, scores } } : {}) };
+    const chosen = s.candidates > 1 ? { candidate: best, scores, ...(verify ? { agreed } : {}) } : undefined;
+    return { image: this.tokenizers.image.decode(codes), codes, usage, ...(chosen ? { chosen } : {}) };
+  }
+
+  /** The model's answer to `question` about a drawn image (ids of the image vocabulary), for `sampling.t2i.verify`. */
+  private async ask(answer: readonly number[], question: string, sampler: Settings['sampler'], options: GenerationOptions): Promise<TextResult> {
+    const prompt = buildPrompt(this.manifest, 'answer', this.tokenizers.text.encode(question), idsToCodes(this.manifest.vocab, answer));
+    const run = this.run(this.settings('answer', { sampler, seed: 0 }), this.problem('answer', prompt, prompt), options);
+    for (;;) {
+      const r = await run.next();
+      if (r.done) return { text: this.tokenizers.text.decode(r.value.result.answer), usage: r.value.usage };
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { blankImage, type RgbImage } from '../core/image.ts';
 import { Rng } from '../core/rng.ts';
 import { render } from '../../models/world/render.ts';
-import { sampleScene } from '../../models/world/scene.ts';
+import { sampleScene } from '../world/scene.ts';
 import { countPatches, ImageVq, loadCodebook, patchesOf, PATCH_VALUES, saveCodebook, trainCodebook } from './image-vq.ts';
 
 const shipped = loadCodebook(readFileSync(new URL('../../models/shapes-tiny/codebook.bin', import.meta.url)));

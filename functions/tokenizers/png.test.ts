@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { RgbImage } from '../core/image.ts';
 import { Rng } from '../core/rng.ts';
 import { render } from '../../models/world/render.ts';
-import { sampleScene } from '../../models/world/scene.ts';
+import { sampleScene } from '../world/scene.ts';
 import { decodePng, encodePng, ImageDecodeError, toModelImage } from './png.ts';
 
 function scene(seed: number): RgbImage {

@@ -9,7 +9,7 @@ import { loadPackageDir } from '../../functions/storage/package-files.ts';
 import { createTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { idsToCodes } from '../../functions/tokenizers/prompt-layout.ts';
 import { judgeImage, captionDescribes } from '../world/scorer.ts';
-import { parseCaption, parseInstruction, parseQuestion } from '../world/language.ts';
+import { parseCaption, parseInstruction, parseQuestion } from '../../functions/world/language.ts';
 import { detect, detectedScene } from '../world/detector.ts';
 import { answerQuestion, applyEdit } from '../world/semantics.ts';
 import { decodeNpy, encodeNpy } from './npy.ts';

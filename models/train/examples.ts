@@ -13,10 +13,10 @@ import { answerLength, buildPrompt, codesToIds } from '../../functions/tokenizer
 import type { ModelTokenizers } from '../../functions/tokenizers/model-tokenizers.ts';
 import { joinWords } from '../../functions/tokenizers/words.ts';
 import { sampleEdit, sampleQuestion, t2iPrompt, T2I_CATEGORIES, type T2iCategory } from '../world/cases.ts';
-import { EDIT_KINDS, instructionText, parseCaption, QUESTION_KINDS, questionText, specWords } from '../world/language.ts';
+import { EDIT_KINDS, instructionText, parseCaption, QUESTION_KINDS, questionText, specWords } from '../../functions/world/language.ts';
 import { render } from '../world/render.ts';
 import { answerQuestion, applyEdit } from '../world/semantics.ts';
-import { fillSpec, sampleScene, type ObjectSpec, type SceneSpec } from '../world/scene.ts';
+import { fillSpec, sampleScene, type ObjectSpec, type SceneSpec } from '../../functions/world/scene.ts';
 
 export interface Example {
   readonly prompt: number[];

@@ -50,9 +50,12 @@ MAX_BYTES = 20 * 1024 * 1024
 # Text to image draws 8 candidates and keeps the one the model scores best
 # (functions/sampler/rerank.ts); every second one samples without guidance at temperature 1
 # (`variants`), which varies the images far more (models/train/README.md, "Varied candidates").
+# Each candidate is then described by the model itself and checked against the prompt
+# (`verify`); drawing stops once 2 agree (models/train/README.md, "Checking candidates").
 SAMPLING_DEFAULTS = {
-    't2i': {'steps': 40, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0, 'candidates': 8,
-            'variants': [{}, {'guidance': 1.0, 'temperature': 1.0}]},
+    't2i': {'steps': 40, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0, 'candidates': 16,
+            'variants': [{}, {'guidance': 1.0, 'temperature': 1.0}],
+            'verify': {'question': 'describe the image', 'language': 'shapes-world', 'stopAfter': 2}},
     'edit': {'steps': 20, 'shift': 3.0, 'temperature': 0.5, 'guidance': 1.5},
     'answer': {'steps': 8, 'shift': 1.0, 'temperature': 0.0, 'guidance': 1.0, 'block': 32, 'registers': 0},
 }

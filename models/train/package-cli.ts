@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { manifestSchema, type Manifest } from '../../functions/core/manifest.ts';
 import { sha256Hex } from '../../functions/storage/package-files.ts';
-import { WORDS } from '../world/language.ts';
+import { WORDS } from '../../functions/world/language.ts';
 import { IMAGE_SIZE } from '../world/render.ts';
 
 /** Special tokens, in id order. */

@@ -13,13 +13,13 @@ import {
   EDIT_KINDS, GrammarError, instructionText, parseCaption, parseInstruction, parseQuestion,
   QUESTION_KINDS, questionText, specWords, describe, WorldError,
   type Edit, type EditKind, type Question, type QuestionKind,
-} from './language.ts';
+} from '../../functions/world/language.ts';
 import { joinWords } from '../../functions/tokenizers/words.ts';
 import { answerQuestion, applyEdit } from './semantics.ts';
 import {
   CELLS, COLORS, fillSpec, MAX_OBJECTS, sampleScene, SHAPES, SIZES,
   type ObjectSpec, type Scene, type SceneObject, type SceneSpec,
-} from './scene.ts';
+} from '../../functions/world/scene.ts';
 
 export const TASKS = ['t2i', 'edit', 'answer'] as const;
 export type Task = (typeof TASKS)[number];

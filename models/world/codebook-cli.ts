@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { Rng } from '../../functions/core/rng.ts';
 import { countPatches, GRID_CODES, ImageVq, patchesOf, saveCodebook, trainCodebook } from '../../functions/tokenizers/image-vq.ts';
 import { render } from './render.ts';
-import { sampleScene } from './scene.ts';
+import { sampleScene } from '../../functions/world/scene.ts';
 
 /** Held-out scenes come from a stream of their own, disjoint in intent from training. */
 const HELD_OUT_SEED_OFFSET = 1_000_000;

@@ -3,7 +3,7 @@ import { blankImage, type RgbImage } from '../../functions/core/image.ts';
 import { Rng } from '../../functions/core/rng.ts';
 import { detect, detectedScene, detectionEquals, detectionMatches } from './detector.ts';
 import { IMAGE_SIZE, PALETTE, cellCenter, drawObject, render } from './render.ts';
-import { COLORS, SHAPES, sampleScene, type Color, type Scene, type SceneObject } from './scene.ts';
+import { COLORS, SHAPES, sampleScene, type Color, type Scene, type SceneObject } from '../../functions/world/scene.ts';
 
 type Rgb = readonly [number, number, number];
 type Pixel = readonly [number, number];

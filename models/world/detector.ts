@@ -22,7 +22,7 @@ import { BACKGROUND, HALF_EXTENT, IMAGE_SIZE, PALETTE, cellCenter, insideShape }
 import {
   cellName, COLORS, SHAPES, SIZES, satisfies, scenesEqual, sortObjects,
   type Cell, type Color, type Scene, type SceneObject, type SceneSpec, type Shape, type Size,
-} from './scene.ts';
+} from '../../functions/world/scene.ts';
 
 /** An attribute as read from pixels: a value of the world, or 'unknown' when no value fits clearly. */
 export type Detected<T> = T | 'unknown';

@@ -3,10 +3,10 @@ import { Rng } from '../../functions/core/rng.ts';
 import { splitWords } from '../../functions/tokenizers/words.ts';
 import {
   describe, GrammarError, instructionText, parseCaption, parseInstruction, parseQuestion, questionText, WORDS,
-} from './language.ts';
+} from '../../functions/world/language.ts';
 import { generateCases, sampleEdit, sampleQuestion } from './cases.ts';
-import { fillSpec, sampleScene, satisfies, scenesEqual, specOf } from './scene.ts';
-import { EDIT_KINDS, QUESTION_KINDS } from './language.ts';
+import { fillSpec, sampleScene, satisfies, scenesEqual, specOf } from '../../functions/world/scene.ts';
+import { EDIT_KINDS, QUESTION_KINDS } from '../../functions/world/language.ts';
 
 function grammarError(fn: () => unknown): GrammarError {
   try {

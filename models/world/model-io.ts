@@ -14,7 +14,7 @@ import type { ModelTokenizers } from '../../functions/tokenizers/model-tokenizer
 import { buildPrompt, idsToCodes } from '../../functions/tokenizers/prompt-layout.ts';
 import { caseSchema, resolveCase, type ResolvedCase } from './cases.ts';
 import { render } from './render.ts';
-import { describe } from './language.ts';
+import { describe } from '../../functions/world/language.ts';
 import { judgeAnswer, judgeImageSeen } from './scorer.ts';
 
 export interface TokenizedCase {

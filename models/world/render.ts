@@ -6,7 +6,7 @@
  * Pixels are hard-edged (no anti-aliasing): a pixel belongs to a shape when its center does.
  */
 import { blankImage, type RgbImage } from '../../functions/core/image.ts';
-import type { Color, Scene, SceneObject, Shape, Size } from './scene.ts';
+import type { Color, Scene, SceneObject, Shape, Size } from '../../functions/world/scene.ts';
 
 export const IMAGE_SIZE = 64;
 export const BACKGROUND: readonly [number, number, number] = [255, 255, 255];

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { resolveCase } from './cases.ts';
 import { render } from './render.ts';
 import { captionDescribes, judgeAnswer, judgeImage, Tally } from './scorer.ts';
-import { parseCaption } from './language.ts';
-import { fillSpec } from './scene.ts';
+import { parseCaption } from '../../functions/world/language.ts';
+import { fillSpec } from '../../functions/world/scene.ts';
 import { Rng } from '../../functions/core/rng.ts';
 
 describe('judging images', () => {

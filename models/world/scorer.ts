@@ -8,8 +8,8 @@ import type { RgbImage } from '../../functions/core/image.ts';
 import { joinWords, splitWords } from '../../functions/tokenizers/words.ts';
 import { CATEGORIES, TASKS, type ResolvedCase, type Task } from './cases.ts';
 import { detect, detectionMatches, detectionText } from './detector.ts';
-import { GrammarError, parseCaption } from './language.ts';
-import { isComplete, satisfies, type Scene, type SceneSpec } from './scene.ts';
+import { sceneOfCaption } from '../../functions/world/language.ts';
+import { satisfies, type Scene, type SceneSpec } from '../../functions/world/scene.ts';
 
 /** Whether a generated image shows what the spec asks for. */
 export function judgeImage(image: RgbImage, expected: SceneSpec): boolean {
@@ -24,14 +24,8 @@ export function judgeImageSeen(image: RgbImage, expected: SceneSpec): { correct:
 
 /** Whether a caption describes exactly the scene: every object fully stated, none missing or extra. */
 export function captionDescribes(caption: string, scene: Scene): boolean {
-  let spec: SceneSpec;
-  try {
-    spec = parseCaption(caption);
-  } catch (e) {
-    if (e instanceof GrammarError) return false;
-    throw e;
-  }
-  return spec.objects.every(isComplete) && satisfies(scene, spec);
+  const stated = sceneOfCaption(caption);
+  return stated !== null && satisfies(scene, stated);
 }
 
 /** Whether an answer is right for an answer case. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseCaption, parseInstruction, parseQuestion, WorldError } from './language.ts';
+import { parseCaption, parseInstruction, parseQuestion, WorldError } from '../../functions/world/language.ts';
 import { answerQuestion, applyEdit } from './semantics.ts';
-import { fillSpec, satisfies, type Scene } from './scene.ts';
+import { fillSpec, satisfies, type Scene } from '../../functions/world/scene.ts';
 import { Rng } from '../../functions/core/rng.ts';
 
 const scene: Scene = fillSpec(

@@ -1,8 +1,8 @@
 /**
  * What edits and questions mean: applying an edit to a scene, answering a question about one.
  */
-import { describe, NUMBER_WORDS, resolveRef, WorldError, type Edit, type Question } from './language.ts';
-import { cellName, MAX_OBJECTS, objectsEqual, sortObjects, type ObjectSpec, type Scene, type SceneSpec } from './scene.ts';
+import { describe, NUMBER_WORDS, resolveRef, WorldError, type Edit, type Question } from '../../functions/world/language.ts';
+import { cellName, MAX_OBJECTS, objectsEqual, sortObjects, type ObjectSpec, type Scene, type SceneSpec } from '../../functions/world/scene.ts';
 
 /**
  * The scene an edit asks for, as a spec: the untouched objects complete, an added object

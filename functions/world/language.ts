@@ -16,9 +16,9 @@
  * A word outside this vocabulary, or a word out of place, is a GrammarError naming the
  * word and its 1-based position.
  */
-import { joinWords, splitWords } from '../../functions/tokenizers/words.ts';
+import { joinWords, splitWords } from '../tokenizers/words.ts';
 import {
-  CELLS, COLORS, SHAPES, SIZES, sortObjects,
+  CELLS, COLORS, SHAPES, SIZES, isComplete, satisfies, sortObjects,
   type Cell, type Color, type ObjectSpec, type Scene, type SceneObject, type SceneSpec, type Shape, type Size,
 } from './scene.ts';
 
@@ -224,6 +224,50 @@ export function parseCaption(text: string): SceneSpec {
   while (r.accept(',', 'and')) objects.push(...readPhrase(r, true));
   r.end();
   return { objects };
+}
+
+/**
+ * The scene a caption states in full: every object with its size, colour and cell, no two
+ * objects in one cell. Null for text that is not such a caption (outside the grammar, an
+ * attribute left open), as an answer to "describe the image" may be.
+ *
+ * @example
+ * sceneOfCaption('a small red circle in the center')  // { objects: [{ shape: 'circle', color: 'red', size: 'small', cell: 4 }] }
+ * sceneOfCaption('a red circle')                       // null
+ */
+export function sceneOfCaption(text: string): Scene | null {
+  let spec: SceneSpec;
+  try {
+    spec = parseCaption(text);
+  } catch (e) {
+    if (e instanceof GrammarError) return null;
+    throw e;
+  }
+  const objects = spec.objects.filter((o) => isComplete(o));
+  if (objects.length !== spec.objects.length || new Set(objects.map((o) => o.cell)).size !== objects.length) return null;
+  return { objects };
+}
+
+/**
+ * Reads a text-to-image prompt for checking what was drawn: a test of a full caption of the
+ * image (the model's own description of it) against the prompt, GenEval-style (nothing
+ * missing, nothing extra). Null when the prompt is outside the grammar.
+ *
+ * @example
+ * captionCheck('two green triangles')?.('a small green triangle at the top and a large green triangle on the left')  // true
+ */
+export function captionCheck(prompt: string): ((caption: string) => boolean) | null {
+  let spec: SceneSpec;
+  try {
+    spec = parseCaption(prompt);
+  } catch (e) {
+    if (e instanceof GrammarError) return null;
+    throw e;
+  }
+  return (caption) => {
+    const seen = sceneOfCaption(caption);
+    return seen !== null && satisfies(seen, spec);
+  };
 }
 
 export type Edit =

@@ -6,7 +6,7 @@
  * left open. `fillSpec` draws the open attributes from a seed; `satisfies` checks a scene
  * against a spec, which is how every score in the world is computed.
  */
-import { Rng } from '../../functions/core/rng.ts';
+import { Rng } from '../core/rng.ts';
 
 export const SHAPES = ['circle', 'square', 'triangle'] as const;
 export const COLORS = ['red', 'green', 'blue', 'yellow', 'purple', 'orange'] as const;
