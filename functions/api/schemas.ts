@@ -45,7 +45,7 @@ function imageFields(number: <S extends z.ZodType>(schema: S) => S | z.ZodPrepro
     preview_every: number(z.number().int().min(1)).optional().openapi({ description: 'Extension: stream a partial image every N steps. Not with partial_images.' }),
     guidance_scale: number(z.number()).optional().openapi({ description: 'Extension: classifier-free guidance scale, 0..20; 1 disables guidance.' }),
     candidates: number(z.number().int()).optional().openapi({
-      description: `Extension: images to draw, 1..${MAX_CANDIDATES}; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.`,
+      description: `Extension: images to draw at most, 1..${MAX_CANDIDATES}; the one the model itself judges best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. A model that verifies text to image describes each candidate and stops drawing once enough descriptions agree with the prompt. Partial images show each candidate in turn.`,
       example: 4,
     }),
     ...samplingFields(number),
@@ -105,7 +105,7 @@ const sampled = {
 
 const imageSampled = {
   ...sampled,
-  candidates: z.number().int().openapi({ description: 'Extension: candidates drawn; `steps` is per candidate.' }),
+  candidates: z.number().int().openapi({ description: 'Extension: candidates drawn (at most the candidates asked for); `steps` is per candidate.' }),
 };
 
 const imageMeta = {

@@ -49,4 +49,15 @@ describe('the manifest schema', () => {
     const answer = { ...shipped.sampling.answer, variants: [{ temperature: 1 }] };
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, answer } })).toContain('variants is for image tasks (answers draw one candidate)');
   });
+
+  it('takes a verify question for text to image in a known language, and refuses it elsewhere', () => {
+    const verify = { question: 'describe the image', language: 'shapes-world', stopAfter: 2 };
+    const t2i = { ...shipped.sampling.t2i, verify };
+    expect(manifestSchema.parse({ ...shipped, sampling: { ...shipped.sampling, t2i } }).sampling?.t2i?.verify).toEqual(verify);
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, language: 'english' } } } }).length).toBeGreaterThan(0);
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, stopAfter: 0 } } } }).length).toBeGreaterThan(0);
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { question: 'describe the image' } } } }).length).toBeGreaterThan(0);
+    const edit = { ...shipped.sampling.edit, verify };
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, edit } })).toContain('verify is for text to image (it reads the prompt as a description)');
+  });
 });

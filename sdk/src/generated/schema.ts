@@ -1168,7 +1168,7 @@ export interface components {
             /** @enum {string} */
             sampler: "sparse" | "dense";
             steps: number;
-            /** @description Extension: candidates drawn; `steps` is per candidate. */
+            /** @description Extension: candidates drawn (at most the candidates asked for); `steps` is per candidate. */
             candidates: number;
         };
         ImageUsage: {
@@ -1239,7 +1239,7 @@ export interface components {
             /** @enum {string} */
             sampler: "sparse" | "dense";
             steps: number;
-            /** @description Extension: candidates drawn; `steps` is per candidate. */
+            /** @description Extension: candidates drawn (at most the candidates asked for); `steps` is per candidate. */
             candidates: number;
         };
         /** @description Sent as the `error` event when a stream fails after it started; the stream then ends. */
@@ -1297,7 +1297,7 @@ export interface components {
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
             /**
-             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.
+             * @description Extension: images to draw at most, 1..16; the one the model itself judges best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. A model that verifies text to image describes each candidate and stops drawing once enough descriptions agree with the prompt. Partial images show each candidate in turn.
              * @example 4
              */
             candidates?: number;
@@ -1363,7 +1363,7 @@ export interface components {
             /** @enum {string} */
             sampler: "sparse" | "dense";
             steps: number;
-            /** @description Extension: candidates drawn; `steps` is per candidate. */
+            /** @description Extension: candidates drawn (at most the candidates asked for); `steps` is per candidate. */
             candidates: number;
         };
         ImageEditMultipartRequest: {
@@ -1396,7 +1396,7 @@ export interface components {
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
             /**
-             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.
+             * @description Extension: images to draw at most, 1..16; the one the model itself judges best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. A model that verifies text to image describes each candidate and stops drawing once enough descriptions agree with the prompt. Partial images show each candidate in turn.
              * @example 4
              */
             candidates?: number;
@@ -1453,7 +1453,7 @@ export interface components {
             /** @description Extension: classifier-free guidance scale, 0..20; 1 disables guidance. */
             guidance_scale?: number;
             /**
-             * @description Extension: images to draw, 1..16; the one the model itself scores best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. Partial images show each candidate in turn.
+             * @description Extension: images to draw at most, 1..16; the one the model itself judges best is returned (the model default otherwise). The model may vary guidance and temperature from candidate to candidate; guidance_scale or temperature given here hold for all of them. A model that verifies text to image describes each candidate and stops drawing once enough descriptions agree with the prompt. Partial images show each candidate in turn.
              * @example 4
              */
             candidates?: number;
