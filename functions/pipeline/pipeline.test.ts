@@ -144,6 +144,12 @@ describe('best of n', () => {
     expect(checked.result.usage.tokensIn).toBe(unchecked.result.usage.tokensIn + 3 * ask.result.usage.tokensIn);
   });
 
+  it('refuses a package whose verify question has a word the model does not know', () => {
+    expect(() => withT2i({ verify: { question: 'describe the picture', language: 'shapes-world', stopAfter: 2 } })).toThrow(
+      /sampling\.t2i\.verify\.question cannot be asked: .*picture/,
+    );
+  });
+
   it('does not verify one candidate, nor a prompt its language cannot read', async () => {
     const verifying = withT2i({}, { verify: true });
     const plain = withT2i({});

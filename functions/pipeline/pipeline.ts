@@ -65,7 +65,7 @@ export interface Usage {
   readonly steps: number;
   /** Candidates drawn (1 for answers; with `sampling.t2i.verify`, possibly fewer than asked for). */
   readonly candidates: number;
-  /** Tokens pushed through the network, every candidate and its score included. */
+  /** Tokens pushed through the network, every candidate, its score and its check included. */
   readonly tokensIn: number;
   readonly forwardCalls: number;
   readonly seconds: number;
@@ -132,6 +132,14 @@ export class Pipeline {
     this.manifest = tokenizers.manifest;
     if (!this.manifest.model) throw new RangeError(`package ${this.manifest.name} has no denoiser (manifest.model)`);
     this.model = this.manifest.model;
+    const question = this.manifest.sampling?.t2i?.verify?.question;
+    if (question !== undefined) {
+      try {
+        tokenizers.text.encode(question);
+      } catch (e) {
+        throw new RangeError(`package ${this.manifest.name}: sampling.t2i.verify.question cannot be asked: ${(e as Error).message}`);
+      }
+    }
     this.maskPatch = new Uint8Array(PATCH_VALUES).fill(PREVIEW_MASK_GRAY);
   }
 
