@@ -35,8 +35,9 @@ options:
   --seed N               random seed (default: drawn, and printed at the end)
   --steps N              denoising steps (default: the model's)
   --guidance G           classifier-free guidance scale (generate, edit)
-  --candidates N         draw N images, keep the one the model scores best (generate, edit;
-                         default: the model's)
+  --candidates N         draw up to N images, keep the one the model judges best (generate,
+                         edit; default: the model's; generate may stop sooner, once the
+                         model's descriptions of enough candidates agree with the prompt)
   --temperature T        sampling temperature, 0 = greedy
   --preview-dir DIR      write every step's preview as DIR/step-001.png, ... (generate, edit)
   --model DIR            model package folder (default models/shapes-tiny)

@@ -28,8 +28,10 @@ export interface GenerationOptions {
   /** Registers fed per sparse step (default: the task's `sampling.registers`, else all R). */
   readonly registers?: number;
   /**
-   * Images only: draw this many candidates and return the one the model scores best
-   * (functions/sampler/rerank.ts). Default: the task's `sampling.candidates`, else 1.
+   * Images only: draw up to this many candidates and return the one the model scores best
+   * (functions/sampler/rerank.ts), among those its own description agrees with where the
+   * manifest sets `sampling.t2i.verify` (which may stop the drawing sooner). Default: the
+   * task's `sampling.candidates`, else 1.
    */
   readonly candidates?: number;
   readonly signal?: AbortSignal;
