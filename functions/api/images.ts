@@ -6,7 +6,7 @@
  */
 import type { Context } from 'hono';
 import type { RgbImage } from '../core/image.ts';
-import type { GenerationOptions, ImageResult, ImageStep, Pipeline } from '../pipeline/pipeline.ts';
+import type { GenerationOptions, ImageResult, ImageStep, Pipeline, Settings } from '../pipeline/pipeline.ts';
 import { encodePng } from '../tokenizers/png.ts';
 import { ApiError, forParam } from './errors.ts';
 import { checkModel, drain, runTimings, samplingOptions, unixNow } from './run-pipeline.ts';
@@ -61,7 +61,7 @@ function serveImage(c: Context, deps: ImageDeps, body: ImageFields, job: ImageJo
   const requested = samplingOptions(body);
   const settings = deps.pipeline.settings(job.task, requested);
   const textTokens = forParam('prompt', () => deps.pipeline.tokenizers.text.encode(body.prompt).length);
-  const partialSteps = body.stream === true ? partialImageSteps(settings.totalSteps, body) : new Set<number>();
+  const partialSteps = body.stream === true ? partialImageSteps(settings, body) : new Set<number>();
   const options: GenerationOptions = { ...requested, seed: settings.seed, previewEvery: partialSteps.size === 0 ? 0 : (body.preview_every ?? 1) };
   const run = deps.runs.admit(c.req.raw.signal, (signal) => forParam('prompt', () => job.start({ ...options, signal })));
 
@@ -107,22 +107,27 @@ function serveImage(c: Context, deps: ImageDeps, body: ImageFields, job: ImageJo
     };
     const result = await run.execute((steps) => drain(steps, onStep));
     const type = `${job.kind}.completed`;
-    await send(type, { type, created_at: unixNow(), ...META, step: settings.totalSteps, total_steps: settings.totalSteps, ...finish(result, firstPartial) });
+    // Every step taken; fewer than total_steps promised where checked candidates stopped early.
+    const taken = result.usage.steps * result.usage.candidates;
+    await send(type, { type, created_at: unixNow(), ...META, step: taken, total_steps: taken, ...finish(result, firstPartial) });
   });
 }
 
 /**
  * The steps whose preview is streamed as a partial image, all before the last step (whose
- * image is the completed one): every `preview_every` steps, or `partial_images` spread evenly.
+ * image is the completed one): every `preview_every` steps, or `partial_images` spread evenly
+ * over the steps every request of these settings takes (a request whose candidates are
+ * checked may stop before `totalSteps`).
  */
-export function partialImageSteps(totalSteps: number, body: Pick<ImageFields, 'partial_images' | 'preview_every'>): Set<number> {
+export function partialImageSteps(settings: Pick<Settings, 'totalSteps' | 'fewestSteps'>, body: Pick<ImageFields, 'partial_images' | 'preview_every'>): Set<number> {
+  const { totalSteps } = settings;
   const steps = new Set<number>();
   if (body.preview_every !== undefined) {
     for (let s = body.preview_every; s < totalSteps; s += body.preview_every) steps.add(s);
   } else {
     const n = body.partial_images ?? 0;
     for (let k = 1; k <= n; k++) {
-      const s = Math.round((totalSteps * k) / (n + 1));
+      const s = Math.round((settings.fewestSteps * k) / (n + 1));
       if (s >= 1 && s < totalSteps) steps.add(s);
     }
   }

@@ -100,6 +100,10 @@ describe('best of n', () => {
     const pipeline = new Pipeline(tokenizers, new FakeDenoiser(vocab));
     expect(pipeline.settings('t2i', {}).candidates).toBe(tokenizers.manifest.sampling?.t2i?.candidates ?? 1);
     expect(pipeline.settings('t2i', { candidates: 2, steps: 6 }).totalSteps).toBe(12);
+    const verifying = withT2i({ candidates: 16 }, { verify: true });
+    expect(verifying.settings('t2i', { steps: 4 })).toMatchObject({ totalSteps: 64, fewestSteps: 8 });
+    expect(verifying.settings('t2i', { steps: 4, candidates: 1 })).toMatchObject({ totalSteps: 4, fewestSteps: 4 });
+    expect(withT2i({ candidates: 16 }).settings('t2i', { steps: 4 })).toMatchObject({ totalSteps: 64, fewestSteps: 64 });
     expect(pipeline.settings('answer', { candidates: 5 }).candidates).toBe(1);
     expect(() => pipeline.settings('t2i', { candidates: 0 })).toThrow(PipelineInputError);
     expect(() => pipeline.settings('edit', { candidates: 17 })).toThrow(/candidates must be a whole number in 1\.\.16/);

@@ -114,8 +114,13 @@ export interface Settings {
   readonly registers: number | undefined;
   /** Candidates drawn (always 1 for answers). */
   readonly candidates: number;
-  /** Step events of the request: steps * candidates. */
+  /** Step events of the request at most: steps * candidates. */
   readonly totalSteps: number;
+  /**
+   * Step events the request takes at least: totalSteps, or fewer where `sampling.t2i.verify`
+   * may end it once `stopAfter` candidates agree.
+   */
+  readonly fewestSteps: number;
   readonly defaults: SamplingDefaults;
 }
 
@@ -306,7 +311,7 @@ export class Pipeline {
    */
   settings(task: TaskName, options: GenerationOptions): Settings {
     const defaults = this.manifest.sampling?.[task] ?? { steps: task === 'answer' ? 8 : 16, shift: 3, temperature: task === 'answer' ? 0 : 1, guidance: 1 };
-    const s: Omit<Settings, 'totalSteps'> = {
+    const s: Omit<Settings, 'totalSteps' | 'fewestSteps'> = {
       sampler: options.sampler ?? 'sparse',
       steps: options.steps ?? defaults.steps,
       temperature: options.temperature ?? defaults.temperature,
@@ -331,7 +336,8 @@ export class Pipeline {
     if (task === 'answer' && s.steps % blocks !== 0) {
       throw new PipelineInputError(`steps must be a multiple of ${blocks} for answers (text blocks of ${defaults.block ?? 8}), got ${s.steps}`, 'steps');
     }
-    return { ...s, totalSteps: s.steps * s.candidates };
+    const stopAfter = task === 't2i' && s.candidates > 1 ? defaults.verify?.stopAfter : undefined;
+    return { ...s, totalSteps: s.steps * s.candidates, fewestSteps: s.steps * Math.min(s.candidates, stopAfter ?? s.candidates) };
   }
 
   /**
