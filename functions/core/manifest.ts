@@ -75,13 +75,18 @@ const modelSchema = z
  * after drawing each candidate, ask the model `question` about it (an answer task) and read
  * its answer against the prompt in the named `language` (functions/pipeline/verify.ts);
  * candidates are drawn until `stopAfter` agree (or `candidates` are drawn), and the best
- * scored of those that agree is returned (of all drawn when none agrees).
+ * scored of those that agree is returned (of all drawn when none agrees). With
+ * `minExplained`, an answer agrees only if it also explains the whole image: the image's
+ * masked-reconstruction log-likelihood with the answer as its text-to-image prompt
+ * (functions/sampler/rerank.ts, conditional only) is at least this many nats, so an image
+ * holding something its description leaves out does not pass.
  */
 const verifySchema = z
   .object({
     question: z.string().min(1),
     language: z.enum(VERIFY_LANGUAGES),
     stopAfter: positiveInt.max(MAX_CANDIDATES),
+    minExplained: z.number().nonpositive().optional(),
   })
   .strict();
 export type VerifySettings = z.infer<typeof verifySchema>;

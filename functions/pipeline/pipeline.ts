@@ -8,10 +8,10 @@ import type { Denoiser } from '../core/denoiser.ts';
 import type { RgbImage } from '../core/image.ts';
 import { MAX_CANDIDATES, type Manifest, type ModelSpec, type SamplingDefaults, type TaskName } from '../core/manifest.ts';
 import type { ModelTokenizers } from '../tokenizers/model-tokenizers.ts';
-import { buildPrompt, idsToCodes } from '../tokenizers/prompt-layout.ts';
+import { buildPrompt, idsToCodes, PromptTooLongError } from '../tokenizers/prompt-layout.ts';
 import type { AllowedIds } from '../sampler/choose.ts';
 import { sample, SamplingAbortedError, type Ablation, type SampleProblem, type SampleResult, type SamplerModel, type StepEvent } from '../sampler/sample.ts';
-import { RERANK_DEFAULTS, scoreAnswer } from '../sampler/rerank.ts';
+import { RERANK_DEFAULTS, scoreAnswer, type AnswerScore } from '../sampler/rerank.ts';
 import { PATCH_SIDE, PATCH_VALUES } from '../tokenizers/image-vq.ts';
 import { PROMPT_CHECKS } from './verify.ts';
 
@@ -237,7 +237,13 @@ export class Pipeline {
         const said = await this.ask(drawn[c] as number[], verify.question, s.sampler, options);
         tokensIn += said.usage.tokensIn;
         forwardCalls += said.usage.forwardCalls;
-        if (check(said.text)) agreed.push(c);
+        if (!check(said.text)) continue;
+        const explained = verify.minExplained === undefined ? null : await this.explained(drawn[c] as number[], said.text, s.seed);
+        if (explained) {
+          tokensIn += explained.tokensIn;
+          forwardCalls += explained.forwardCalls;
+        }
+        if (explained === null || explained.score >= (verify.minExplained as number)) agreed.push(c);
       }
     }
     // Best of n among the candidates the check agrees with, else among all drawn; every
@@ -260,6 +266,22 @@ export class Pipeline {
     };
     const chosen = s.candidates > 1 ? { candidate: best, scores, ...(verify ? { agreed } : {}) } : undefined;
     return { image: this.tokenizers.image.decode(codes), codes, usage, ...(chosen ? { chosen } : {}) };
+  }
+
+  /**
+   * How well a description explains a drawn image: the image's masked-reconstruction
+   * log-likelihood with the description as its text-to-image prompt (conditional only, on the
+   * request's masks). A description too long to be a prompt explains nothing.
+   */
+  private async explained(answer: readonly number[], description: string, seed: number): Promise<AnswerScore> {
+    let prompt: number[];
+    try {
+      prompt = buildPrompt(this.manifest, 't2i', this.tokenizers.text.encode(description));
+    } catch (e) {
+      if (e instanceof PromptTooLongError) return { score: -Infinity, tokensIn: 0, forwardCalls: 0 };
+      throw e;
+    }
+    return scoreAnswer(this.denoiser, this.samplerModel(), this.problem('t2i', prompt, prompt), answer, { ...RERANK_DEFAULTS, guidance: 1, seed });
   }
 
   /** The model's answer to `question` about a drawn image (ids of the image vocabulary), for `sampling.t2i.verify`. */
