@@ -1,13 +1,15 @@
 /**
  * Text to image with the shipped model and its `sampling.t2i.verify`: the model describes
- * each candidate, the prompt's language reads the description, and drawing stops once
- * `stopAfter` candidates agree with the prompt.
+ * each candidate, the prompt's language reads the description, the description must explain
+ * the whole image (`minExplained`), and drawing stops once `stopAfter` candidates agree.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../functions/engine/engine.ts';
 import { Pipeline } from '../functions/pipeline/pipeline.ts';
 import { loadPackageDir } from '../functions/storage/package-files.ts';
+import { RERANK_DEFAULTS, scoreAnswer } from '../functions/sampler/rerank.ts';
 import { createTokenizers } from '../functions/tokenizers/model-tokenizers.ts';
+import { buildPrompt, codesToIds } from '../functions/tokenizers/prompt-layout.ts';
 import { captionCheck } from '../functions/world/language.ts';
 
 const pkg = await loadPackageDir('models/shapes-tiny');
@@ -27,7 +29,7 @@ describe('verified candidates', () => {
 
   it('draws until two descriptions agree with the prompt and returns the better scored of those two', async () => {
     const verify = pipeline.manifest.sampling?.t2i?.verify;
-    expect(verify).toMatchObject({ question: 'describe the image', stopAfter: 2 });
+    expect(verify).toMatchObject({ question: 'describe the image', stopAfter: 2, minExplained: -5 });
     const options = { seed: 1, sampler: 'sparse' as const };
     const result = await finish(pipeline.generate(prompt, options));
     const { agreed, scores, candidate } = result.chosen!;
@@ -43,7 +45,12 @@ describe('verified candidates', () => {
       const one = await finish(pipeline.generate(prompt, { ...options, seed: cs.seed, guidance: cs.guidance, temperature: cs.temperature, candidates: 1 }));
       codes.push(one.codes);
       const said = await finish(pipeline.answer(one.image, verify!.question, { sampler: 'sparse' }));
-      if (check(said.text)) agreeing.push(c);
+      if (!check(said.text)) continue;
+      // The description must also explain the whole image, as its text-to-image prompt.
+      const asPrompt = buildPrompt(pipeline.manifest, 't2i', pipeline.tokenizers.text.encode(said.text));
+      const ids = codesToIds(pipeline.manifest.vocab, one.codes);
+      const { score } = await scoreAnswer(engine, pipeline.samplerModel(), pipeline.problem('t2i', asPrompt, asPrompt), ids, { ...RERANK_DEFAULTS, guidance: 1, seed: 1 });
+      if (score >= verify!.minExplained!) agreeing.push(c);
     }
     expect(agreed).toEqual(agreeing);
     expect(agreeing).toHaveLength(2);
@@ -53,5 +60,15 @@ describe('verified candidates', () => {
     expect(candidate).toBe(scores[b]! > scores[a]! ? b : a);
     expect(scores.filter((x) => x !== null)).toHaveLength(2);
     expect(result.codes).toEqual(codes[candidate]);
+  });
+
+  it('agrees with no candidate when no description can explain its image that well, and then draws them all', async () => {
+    const { sampling } = pipeline.manifest;
+    const t2i = { ...sampling!.t2i!, candidates: 4, verify: { ...sampling!.t2i!.verify!, minExplained: -1e-12 } };
+    const strict = new Pipeline({ ...pipeline.tokenizers, manifest: { ...pipeline.manifest, sampling: { ...sampling!, t2i } } }, engine);
+    const result = await finish(strict.generate(prompt, { seed: 1, sampler: 'sparse' }));
+    expect(result.chosen!.agreed).toEqual([]);
+    expect(result.usage.candidates).toBe(4);
+    expect(result.chosen!.scores.every((x) => x !== null)).toBe(true);
   });
 });

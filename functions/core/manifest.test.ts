@@ -56,6 +56,8 @@ describe('the manifest schema', () => {
     expect(manifestSchema.parse({ ...shipped, sampling: { ...shipped.sampling, t2i } }).sampling?.t2i?.verify).toEqual(verify);
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, language: 'english' } } } }).length).toBeGreaterThan(0);
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, stopAfter: 0 } } } }).length).toBeGreaterThan(0);
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, minExplained: 1 } } } }).length).toBeGreaterThan(0);
+    expect(manifestSchema.parse({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, minExplained: -5 } } } }).sampling?.t2i?.verify?.minExplained).toBe(-5);
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { question: 'describe the image' } } } }).length).toBeGreaterThan(0);
     const edit = { ...shipped.sampling.edit, verify };
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, edit } })).toContain('verify is for text to image (it reads the prompt as a description)');
