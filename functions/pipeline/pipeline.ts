@@ -131,6 +131,8 @@ export class Pipeline {
   readonly manifest: Manifest;
   readonly model: ModelSpec;
   private readonly maskPatch: Uint8Array;
+  /** The ids of `sampling.t2i.verify.question`, encoded once. */
+  private readonly verifyQuestion: number[] = [];
 
   constructor(
     readonly tokenizers: ModelTokenizers,
@@ -142,7 +144,7 @@ export class Pipeline {
     const question = this.manifest.sampling?.t2i?.verify?.question;
     if (question !== undefined) {
       try {
-        tokenizers.text.encode(question);
+        this.verifyQuestion = tokenizers.text.encode(question);
       } catch (e) {
         throw new RangeError(`package ${this.manifest.name}: sampling.t2i.verify.question cannot be asked: ${(e as Error).message}`);
       }
@@ -234,7 +236,7 @@ export class Pipeline {
       }
       if (verify && check) {
         if (options.signal?.aborted) throw new SamplingAbortedError('sampling was cancelled');
-        const said = await this.ask(drawn[c] as number[], verify.question, s.sampler, options);
+        const said = await this.ask(drawn[c] as number[], s.sampler, options);
         tokensIn += said.usage.tokensIn;
         forwardCalls += said.usage.forwardCalls;
         if (!check(said.text)) continue;
@@ -284,9 +286,9 @@ export class Pipeline {
     return scoreAnswer(this.denoiser, this.samplerModel(), this.problem('t2i', prompt, prompt), answer, { ...RERANK_DEFAULTS, guidance: 1, seed });
   }
 
-  /** The model's answer to `question` about a drawn image (ids of the image vocabulary), for `sampling.t2i.verify`. */
-  private async ask(answer: readonly number[], question: string, sampler: Settings['sampler'], options: GenerationOptions): Promise<TextResult> {
-    const prompt = buildPrompt(this.manifest, 'answer', this.tokenizers.text.encode(question), idsToCodes(this.manifest.vocab, answer));
+  /** The model's answer to `sampling.t2i.verify.question` about a drawn image (ids of the image vocabulary). */
+  private async ask(answer: readonly number[], sampler: Settings['sampler'], options: GenerationOptions): Promise<TextResult> {
+    const prompt = buildPrompt(this.manifest, 'answer', this.verifyQuestion, idsToCodes(this.manifest.vocab, answer));
     const run = this.run(this.settings('answer', { sampler, seed: 0 }), this.problem('answer', prompt, prompt), options);
     for (;;) {
       const r = await run.next();

@@ -226,6 +226,16 @@ export function parseCaption(text: string): SceneSpec {
   return { objects };
 }
 
+/** `parseCaption`, with null for text outside the grammar. */
+function readCaption(text: string): SceneSpec | null {
+  try {
+    return parseCaption(text);
+  } catch (e) {
+    if (e instanceof GrammarError) return null;
+    throw e;
+  }
+}
+
 /**
  * The scene a caption states in full: every object with its size, colour and cell, no two
  * objects in one cell. Null for text that is not such a caption (outside the grammar, an
@@ -236,13 +246,8 @@ export function parseCaption(text: string): SceneSpec {
  * sceneOfCaption('a red circle')                       // null
  */
 export function sceneOfCaption(text: string): Scene | null {
-  let spec: SceneSpec;
-  try {
-    spec = parseCaption(text);
-  } catch (e) {
-    if (e instanceof GrammarError) return null;
-    throw e;
-  }
+  const spec = readCaption(text);
+  if (spec === null) return null;
   const objects = spec.objects.filter((o) => isComplete(o));
   if (objects.length !== spec.objects.length || new Set(objects.map((o) => o.cell)).size !== objects.length) return null;
   return { objects };
@@ -257,13 +262,8 @@ export function sceneOfCaption(text: string): Scene | null {
  * captionCheck('two green triangles')?.('a small green triangle at the top and a large green triangle on the left')  // true
  */
 export function captionCheck(prompt: string): ((caption: string) => boolean) | null {
-  let spec: SceneSpec;
-  try {
-    spec = parseCaption(prompt);
-  } catch (e) {
-    if (e instanceof GrammarError) return null;
-    throw e;
-  }
+  const spec = readCaption(prompt);
+  if (spec === null) return null;
   return (caption) => {
     const seen = sceneOfCaption(caption);
     return seen !== null && satisfies(seen, spec);
