@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../functions/engine/engine.ts';
 import { Pipeline } from '../functions/pipeline/pipeline.ts';
 import { loadPackageDir } from '../functions/storage/package-files.ts';
-import { RERANK_DEFAULTS, scoreAnswer } from '../functions/sampler/rerank.ts';
+import { regionFit, RERANK_DEFAULTS, scoreAnswer } from '../functions/sampler/rerank.ts';
 import { createTokenizers } from '../functions/tokenizers/model-tokenizers.ts';
 import { buildPrompt, codesToIds } from '../functions/tokenizers/prompt-layout.ts';
 import { captionCheck } from '../functions/world/language.ts';
@@ -27,9 +27,9 @@ async function finish<E, R>(it: AsyncGenerator<E, R, void>): Promise<R> {
 describe('verified candidates', () => {
   const prompt = 'a small red circle at the top left and a large blue square in the center';
 
-  it('draws until two descriptions agree with the prompt and returns the better scored of those two', async () => {
+  it('draws until two descriptions agree with the prompt and returns the one whose description explains its regions better', async () => {
     const verify = pipeline.manifest.sampling?.t2i?.verify;
-    expect(verify).toMatchObject({ question: 'describe the image', stopAfter: 2, minExplained: -5 });
+    expect(verify).toMatchObject({ question: 'describe the image', stopAfter: 2, minExplained: -5, rankBy: 'explained' });
     const options = { seed: 1, sampler: 'sparse' as const };
     const result = await finish(pipeline.generate(prompt, options));
     const { agreed, scores, candidate } = result.chosen!;
@@ -39,6 +39,7 @@ describe('verified candidates', () => {
     const check = captionCheck(prompt)!;
     const s = pipeline.settings('t2i', options);
     const agreeing: number[] = [];
+    const fits: number[] = [];
     const codes: number[][] = [];
     for (let c = 0; c < drawn; c++) {
       const cs = pipeline.candidateSettings(s, c, {});
@@ -50,14 +51,18 @@ describe('verified candidates', () => {
       const asPrompt = buildPrompt(pipeline.manifest, 't2i', pipeline.tokenizers.text.encode(said.text));
       const ids = codesToIds(pipeline.manifest.vocab, one.codes);
       const { score } = await scoreAnswer(engine, pipeline.samplerModel(), pipeline.problem('t2i', asPrompt, asPrompt), ids, { ...RERANK_DEFAULTS, guidance: 1, seed: 1 });
-      if (score >= verify!.minExplained!) agreeing.push(c);
+      if (score < verify!.minExplained!) continue;
+      agreeing.push(c);
+      fits[c] = (await regionFit(engine, pipeline.samplerModel(), pipeline.problem('t2i', asPrompt, asPrompt), ids)).score;
     }
     expect(agreed).toEqual(agreeing);
     expect(agreeing).toHaveLength(2);
     expect(agreeing.at(-1)).toBe(drawn - 1);
     expect(agreeing).toContain(candidate);
     const [a, b] = agreeing as [number, number];
-    expect(candidate).toBe(scores[b]! > scores[a]! ? b : a);
+    expect(candidate).toBe(fits[b]! > fits[a]! ? b : a);
+    expect(scores[a]).toBeCloseTo(fits[a]!, 3);
+    expect(scores[b]).toBeCloseTo(fits[b]!, 3);
     expect(scores.filter((x) => x !== null)).toHaveLength(2);
     expect(result.codes).toEqual(codes[candidate]);
   });

@@ -11,7 +11,7 @@ import type { ModelTokenizers } from '../tokenizers/model-tokenizers.ts';
 import { buildPrompt, idsToCodes, PromptTooLongError } from '../tokenizers/prompt-layout.ts';
 import type { AllowedIds } from '../sampler/choose.ts';
 import { sample, SamplingAbortedError, type Ablation, type SampleProblem, type SampleResult, type SamplerModel, type StepEvent } from '../sampler/sample.ts';
-import { RERANK_DEFAULTS, scoreAnswer, type AnswerScore } from '../sampler/rerank.ts';
+import { RERANK_DEFAULTS, regionFit, scoreAnswer, type AnswerScore } from '../sampler/rerank.ts';
 import { PATCH_SIDE, PATCH_VALUES } from '../tokenizers/image-vq.ts';
 import { PROMPT_CHECKS } from './verify.ts';
 
@@ -84,6 +84,7 @@ export interface ImageResult {
    * (null where none was needed: a lone candidate the check agrees with is not scored); with
    * `sampling.t2i.verify`, the candidates whose description agrees with the prompt.
    */
+  /** scores: what each candidate was chosen by (best-of-n scores, or region fits of the agreeing ones under rankBy 'explained'); null where not scored. */
   readonly chosen?: { readonly candidate: number; readonly scores: readonly (number | null)[]; readonly agreed?: readonly number[] };
 }
 
@@ -214,6 +215,7 @@ export class Pipeline {
     const verify = s.candidates > 1 && check !== null ? s.defaults.verify : undefined;
     const drawn: number[][] = [];
     const agreed: number[] = [];
+    const descriptions: string[] = [];
     let tokensIn = 0;
     let forwardCalls = 0;
     for (let c = 0; c < s.candidates && !(verify && agreed.length >= verify.stopAfter); c++) {
@@ -240,22 +242,28 @@ export class Pipeline {
         tokensIn += said.usage.tokensIn;
         forwardCalls += said.usage.forwardCalls;
         if (!check(said.text)) continue;
-        const explained = verify.minExplained === undefined ? null : await this.explained(drawn[c] as number[], said.text, s.seed);
+        const explained = verify.minExplained === undefined ? null : await this.explained(drawn[c] as number[], said.text, 'likelihood', s.seed);
         if (explained) {
           tokensIn += explained.tokensIn;
           forwardCalls += explained.forwardCalls;
         }
-        if (explained === null || explained.score >= (verify.minExplained as number)) agreed.push(c);
+        if (explained !== null && explained.score < (verify.minExplained as number)) continue;
+        agreed.push(c);
+        descriptions[c] = said.text;
       }
     }
-    // Best of n among the candidates the check agrees with, else among all drawn; every
-    // candidate is scored on the same masks (seeded by the request's seed). Ties go to the
+    // Among the candidates the check agrees with, by how well their descriptions explain
+    // them (rankBy 'explained'); otherwise best of n among those, else among all drawn, every
+    // candidate scored on the same masks (seeded by the request's seed). Ties go to the
     // earliest candidate; candidate 0 is what a one-candidate request draws.
     const pool = agreed.length > 0 ? agreed : [...drawn.keys()];
+    const byFit = agreed.length > 0 && verify?.rankBy === 'explained';
     const scores: (number | null)[] = drawn.map(() => null);
     for (const c of pool.length > 1 ? pool : []) {
       if (options.signal?.aborted) throw new SamplingAbortedError('sampling was cancelled');
-      const scored = await scoreAnswer(this.denoiser, this.samplerModel(), problem, drawn[c] as number[], { ...RERANK_DEFAULTS, seed: s.seed });
+      const scored = byFit
+        ? await this.explained(drawn[c] as number[], descriptions[c] as string, 'regions', s.seed)
+        : await scoreAnswer(this.denoiser, this.samplerModel(), problem, drawn[c] as number[], { ...RERANK_DEFAULTS, seed: s.seed });
       scores[c] = scored.score;
       tokensIn += scored.tokensIn;
       forwardCalls += scored.forwardCalls;
@@ -271,11 +279,13 @@ export class Pipeline {
   }
 
   /**
-   * How well a description explains a drawn image: the image's masked-reconstruction
-   * log-likelihood with the description as its text-to-image prompt (conditional only, on the
-   * request's masks). A description too long to be a prompt explains nothing.
+   * How well a description explains a drawn image, with the description as the image's
+   * text-to-image prompt (conditional only): its masked-reconstruction log-likelihood on the
+   * request's masks ('likelihood', for `minExplained`), or its region fit ('regions', for
+   * rankBy 'explained'; functions/sampler/rerank.ts). A description too long to be a prompt
+   * explains nothing.
    */
-  private async explained(answer: readonly number[], description: string, seed: number): Promise<AnswerScore> {
+  private async explained(answer: readonly number[], description: string, how: 'likelihood' | 'regions', seed: number): Promise<AnswerScore> {
     let prompt: number[];
     try {
       prompt = buildPrompt(this.manifest, 't2i', this.tokenizers.text.encode(description));
@@ -283,7 +293,10 @@ export class Pipeline {
       if (e instanceof PromptTooLongError) return { score: -Infinity, tokensIn: 0, forwardCalls: 0 };
       throw e;
     }
-    return scoreAnswer(this.denoiser, this.samplerModel(), this.problem('t2i', prompt, prompt), answer, { ...RERANK_DEFAULTS, guidance: 1, seed });
+    const problem = this.problem('t2i', prompt, prompt);
+    return how === 'regions'
+      ? regionFit(this.denoiser, this.samplerModel(), problem, answer)
+      : scoreAnswer(this.denoiser, this.samplerModel(), problem, answer, { ...RERANK_DEFAULTS, guidance: 1, seed });
   }
 
   /** The model's answer to `sampling.t2i.verify.question` about a drawn image (ids of the image vocabulary). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Denoiser, ForwardInput, ForwardOutput } from '../core/denoiser.ts';
 import { FakeDenoiser } from './fake-denoiser.ts';
-import { rerankMasks, scoreAnswer, RERANK_DEFAULTS } from './rerank.ts';
+import { regionFit, rerankMasks, scoreAnswer, RERANK_DEFAULTS, windowMasks } from './rerank.ts';
 import type { SampleProblem } from './sample.ts';
 
 const MASK = 1;
@@ -91,5 +91,40 @@ describe('scoring an answer', () => {
     expect(guided.score).toBeCloseTo(1.5 * cond.score - 0.5 * uncond.score, 6);
     await expect(scoreAnswer(denoiser, { maskId: MASK }, { ...problem, prompts: [problem.prompts[0]!] }, answer, { ...base, guidance: 2 })).rejects.toThrow(/unconditional/);
     await expect(scoreAnswer(denoiser, { maskId: MASK }, problem, answer.slice(1), { ...base, guidance: 1 })).rejects.toThrow(/tokens/);
+  });
+});
+
+describe('window masks', () => {
+  it('are 9 half-side squares at quarter-side steps that together cover the grid', () => {
+    const masks = windowMasks(8);
+    expect(masks).toHaveLength(9);
+    for (const m of masks) expect(m).toHaveLength(16);
+    expect(masks[0]).toEqual([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]);
+    expect(masks[4]![0]).toBe(2 * 8 + 2);
+    expect(masks[8]!.at(-1)).toBe(63);
+    expect(new Set(masks.flat()).size).toBe(64);
+    expect(windowMasks(16).every((m) => m.length === 64)).toBe(true);
+    expect(() => windowMasks(6)).toThrow(/divisible by 4/);
+  });
+});
+
+describe('region fit', () => {
+  it('hides one window per row, conditional branch only, and sums log p over every window', async () => {
+    const denoiser = new FakeDenoiser(V);
+    const answer = Array.from({ length: L }, (_, i) => 4 + (i % 8));
+    const fit = await regionFit(denoiser, { maskId: MASK }, problem, answer);
+    expect(fit).toMatchObject({ forwardCalls: 1, tokensIn: 9 * (3 + L) });
+    const call = denoiser.calls[0]!;
+    expect(call).toMatchObject({ batch: 9, length: 3 + L, read: { start: 3, count: L } });
+    windowMasks(4).forEach((hidden, b) => {
+      const row = [...call.inputIds.subarray(b * (3 + L), (b + 1) * (3 + L))];
+      expect(row).toEqual([2, 3, 4, ...answer.map((id, i) => (hidden.includes(i) ? MASK : id))]);
+    });
+    // Favouring 7 at strength 5: each of the 9 windows of 4 hidden tokens adds 4 log p(7).
+    const liked = await regionFit(new Favouring(7, 5), { maskId: MASK }, problem, new Array(L).fill(7));
+    expect(liked.score).toBeCloseTo(9 * 4 * (5 - Math.log(Math.exp(5) + 7)), 5);
+    const other = await regionFit(new Favouring(7, 5), { maskId: MASK }, problem, new Array(L).fill(8));
+    expect(other.score).toBeLessThan(liked.score);
+    await expect(regionFit(denoiser, { maskId: MASK }, { ...problem, kind: 'text' }, answer)).rejects.toThrow(/image/);
   });
 });

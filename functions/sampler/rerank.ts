@@ -79,6 +79,54 @@ export async function scoreAnswer(
   return { score, tokensIn, forwardCalls: branches.length };
 }
 
+/**
+ * The answer indices of each of 9 overlapping windows of an image answer: squares of half
+ * the grid's side at quarter-side steps (row-major indices), together covering the grid.
+ *
+ * @example
+ * windowMasks(16); // 9 lists of 64 indices, the first rows 0-7 × columns 0-7
+ */
+export function windowMasks(grid: number): number[][] {
+  if (!(Number.isInteger(grid) && grid >= 4 && grid % 4 === 0)) throw new RangeError(`window masks need a grid side divisible by 4, got ${grid}`);
+  const size = grid / 2;
+  const stride = grid / 4;
+  const masks: number[][] = [];
+  for (let y = 0; y + size <= grid; y += stride) {
+    for (let x = 0; x + size <= grid; x += stride) {
+      const hidden: number[] = [];
+      for (let dy = 0; dy < size; dy++) for (let dx = 0; dx < size; dx++) hidden.push((y + dy) * grid + x + dx);
+      masks.push(hidden);
+    }
+  }
+  return masks;
+}
+
+/**
+ * How well the prompt explains each region of an image answer: Σ over `windowMasks` of
+ * Σ log p(x_i | prompt, the image outside the window) over the window's i, conditional
+ * branch only, in one dense pass. Random masks leave most of any object visible, so the
+ * model completes an object the prompt never mentions from its visible part; a hidden
+ * window must be drawn from the prompt and the surroundings alone, so an unmentioned object
+ * costs its whole footprint.
+ *
+ * @example
+ * const { score } = await regionFit(denoiser, model, problem, answer);
+ */
+export async function regionFit(
+  denoiser: Denoiser,
+  model: Pick<SamplerModel, 'maskId'>,
+  problem: SampleProblem,
+  answer: readonly number[],
+): Promise<AnswerScore> {
+  if (problem.kind !== 'image' || problem.grid === undefined) throw new RangeError('regionFit scores image answers');
+  if (answer.length !== problem.length) throw new RangeError(`answer has ${answer.length} tokens, the problem ${problem.length}`);
+  const prompt = problem.prompts[0];
+  if (prompt === undefined) throw new RangeError('regionFit needs the conditional prompt');
+  const masks = windowMasks(problem.grid);
+  const sums = await maskedLogLikelihoods(denoiser, model.maskId, prompt, problem, answer, masks);
+  return { score: sums.reduce((a, s) => a + s, 0), tokensIn: masks.length * (prompt.ids.length + problem.length), forwardCalls: 1 };
+}
+
 /** One dense pass of `masks.length` rows: per mask, Σ log p(answer_i) over its hidden i. */
 async function maskedLogLikelihoods(
   denoiser: Denoiser,
