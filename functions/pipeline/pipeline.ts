@@ -80,11 +80,11 @@ export interface ImageResult {
   readonly codes: number[];
   readonly usage: Usage;
   /**
-   * Present when candidates > 1: which drawn candidate this is; each drawn candidate's score
-   * (null where none was needed: a lone candidate the check agrees with is not scored); with
-   * `sampling.t2i.verify`, the candidates whose description agrees with the prompt.
+   * Present when candidates > 1: which drawn candidate this is; what each drawn candidate was
+   * chosen by, its best-of-n score or, under `verify.rankBy` 'explained', the region fit of an
+   * agreeing one (null where none was needed: a lone candidate the check agrees with is not
+   * scored); with `sampling.t2i.verify`, the candidates whose description agrees with the prompt.
    */
-  /** scores: what each candidate was chosen by (best-of-n scores, or region fits of the agreeing ones under rankBy 'explained'); null where not scored. */
   readonly chosen?: { readonly candidate: number; readonly scores: readonly (number | null)[]; readonly agreed?: readonly number[] };
 }
 
