@@ -1,7 +1,8 @@
 /**
  * Text to image with the shipped model and its `sampling.t2i.verify`: the model describes
  * each candidate, the prompt's language reads the description, the description must explain
- * the whole image (`minExplained`), and drawing stops once `stopAfter` candidates agree.
+ * the whole image (`minExplained`) and each of its regions (`minRegionFit`), and drawing
+ * stops once `stopAfter` candidates agree.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../functions/engine/engine.ts';
@@ -29,7 +30,7 @@ describe('verified candidates', () => {
 
   it('draws until two descriptions agree with the prompt and returns the one whose description explains its regions better', async () => {
     const verify = pipeline.manifest.sampling?.t2i?.verify;
-    expect(verify).toMatchObject({ question: 'describe the image', stopAfter: 2, minExplained: -5, rankBy: 'explained' });
+    expect(verify).toMatchObject({ question: 'describe the image', stopAfter: 2, minExplained: -5, minRegionFit: -100, rankBy: 'explained' });
     const options = { seed: 1, sampler: 'sparse' as const };
     const result = await finish(pipeline.generate(prompt, options));
     const { agreed, scores, candidate } = result.chosen!;
@@ -52,8 +53,11 @@ describe('verified candidates', () => {
       const ids = codesToIds(pipeline.manifest.vocab, one.codes);
       const { score } = await scoreAnswer(engine, pipeline.samplerModel(), pipeline.problem('t2i', asPrompt, asPrompt), ids, { ...RERANK_DEFAULTS, guidance: 1, seed: 1 });
       if (score < verify!.minExplained!) continue;
+      // And every region of it: a window the description cannot redraw costs the candidate.
+      const fit = (await regionFit(engine, pipeline.samplerModel(), pipeline.problem('t2i', asPrompt, asPrompt), ids)).score;
+      if (fit < verify!.minRegionFit!) continue;
       agreeing.push(c);
-      fits[c] = (await regionFit(engine, pipeline.samplerModel(), pipeline.problem('t2i', asPrompt, asPrompt), ids)).score;
+      fits[c] = fit;
     }
     expect(agreed).toEqual(agreeing);
     expect(agreeing).toHaveLength(2);
@@ -67,13 +71,17 @@ describe('verified candidates', () => {
     expect(result.codes).toEqual(codes[candidate]);
   });
 
-  it('agrees with no candidate when no description can explain its image that well, and then draws them all', async () => {
+  it.each([
+    ['minExplained', 'explain its whole image'],
+    ['minRegionFit', 'redraw every region of its image'],
+  ] as const)('agrees with no candidate under a %s no description can meet (%s), and then draws them all', async (gate, _what) => {
     const { sampling } = pipeline.manifest;
-    const t2i = { ...sampling!.t2i!, candidates: 4, verify: { ...sampling!.t2i!.verify!, minExplained: -1e-12 } };
+    const t2i = { ...sampling!.t2i!, candidates: 4, verify: { ...sampling!.t2i!.verify!, [gate]: -1e-12 } };
     const strict = new Pipeline({ ...pipeline.tokenizers, manifest: { ...pipeline.manifest, sampling: { ...sampling!, t2i } } }, engine);
     const result = await finish(strict.generate(prompt, { seed: 1, sampler: 'sparse' }));
     expect(result.chosen!.agreed).toEqual([]);
     expect(result.usage.candidates).toBe(4);
+    // With none agreeing the choice falls back to the best-of-n score over all four.
     expect(result.chosen!.scores.every((x) => x !== null)).toBe(true);
   });
 });

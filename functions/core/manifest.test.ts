@@ -58,6 +58,8 @@ describe('the manifest schema', () => {
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, stopAfter: 0 } } } }).length).toBeGreaterThan(0);
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, minExplained: 1 } } } }).length).toBeGreaterThan(0);
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, rankBy: 'fit' } } } }).length).toBeGreaterThan(0);
+    expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, minRegionFit: 3 } } } }).length).toBeGreaterThan(0);
+    expect(manifestSchema.parse({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, minRegionFit: -100 } } } }).sampling?.t2i?.verify?.minRegionFit).toBe(-100);
     expect(manifestSchema.parse({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { ...verify, minExplained: -5 } } } }).sampling?.t2i?.verify?.minExplained).toBe(-5);
     expect(issues({ ...shipped, sampling: { ...shipped.sampling, t2i: { ...t2i, verify: { question: 'describe the image' } } } }).length).toBeGreaterThan(0);
     const edit = { ...shipped.sampling.edit, verify };

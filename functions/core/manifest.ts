@@ -79,7 +79,10 @@ const modelSchema = z
  * `minExplained`, an answer agrees only if it also explains the whole image: the image's
  * masked-reconstruction log-likelihood with the answer as its text-to-image prompt
  * (functions/sampler/rerank.ts, conditional only) is at least this many nats, so an image
- * holding something its description leaves out does not pass. `rankBy` chooses among the
+ * holding something its description leaves out does not pass. With `minRegionFit`, it
+ * also needs a region fit (`regionFit`, below) of at least this many nats: a fourth copy
+ * of an object its description counts as three sits in a window the description cannot
+ * account for. `rankBy` chooses among the
  * candidates that agree: 'score' (default) by the best-of-n score; 'explained' by how well
  * each one's own description explains every region of its image (`regionFit` in
  * functions/sampler/rerank.ts: the image in hidden windows, the description as its prompt).
@@ -90,6 +93,7 @@ const verifySchema = z
     language: z.enum(VERIFY_LANGUAGES),
     stopAfter: positiveInt.max(MAX_CANDIDATES),
     minExplained: z.number().nonpositive().optional(),
+    minRegionFit: z.number().nonpositive().optional(),
     rankBy: z.enum(['score', 'explained']).optional(),
   })
   .strict();

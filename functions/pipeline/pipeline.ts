@@ -216,6 +216,8 @@ export class Pipeline {
     const drawn: number[][] = [];
     const agreed: number[] = [];
     const descriptions: string[] = [];
+    /** Region fits computed for `minRegionFit`, reused when ranking by them. */
+    const fits: number[] = [];
     let tokensIn = 0;
     let forwardCalls = 0;
     for (let c = 0; c < s.candidates && !(verify && agreed.length >= verify.stopAfter); c++) {
@@ -248,6 +250,13 @@ export class Pipeline {
           forwardCalls += explained.forwardCalls;
         }
         if (explained !== null && explained.score < (verify.minExplained as number)) continue;
+        if (verify.minRegionFit !== undefined) {
+          const fit = await this.explained(drawn[c] as number[], said.text, 'regions', s.seed);
+          tokensIn += fit.tokensIn;
+          forwardCalls += fit.forwardCalls;
+          if (fit.score < verify.minRegionFit) continue;
+          fits[c] = fit.score;
+        }
         agreed.push(c);
         descriptions[c] = said.text;
       }
@@ -261,6 +270,10 @@ export class Pipeline {
     const scores: (number | null)[] = drawn.map(() => null);
     for (const c of pool.length > 1 ? pool : []) {
       if (options.signal?.aborted) throw new SamplingAbortedError('sampling was cancelled');
+      if (byFit && fits[c] !== undefined) {
+        scores[c] = fits[c];
+        continue;
+      }
       const scored = byFit
         ? await this.explained(drawn[c] as number[], descriptions[c] as string, 'regions', s.seed)
         : await scoreAnswer(this.denoiser, this.samplerModel(), problem, drawn[c] as number[], { ...RERANK_DEFAULTS, seed: s.seed });

@@ -55,7 +55,7 @@ MAX_BYTES = 20 * 1024 * 1024
 SAMPLING_DEFAULTS = {
     't2i': {'steps': 40, 'shift': 3.0, 'temperature': 0.5, 'guidance': 2.0, 'candidates': 16,
             'variants': [{}, {'guidance': 1.0, 'temperature': 1.0}],
-            'verify': {'question': 'describe the image', 'language': 'shapes-world', 'stopAfter': 2, 'minExplained': -5.0, 'rankBy': 'explained'}},
+            'verify': {'question': 'describe the image', 'language': 'shapes-world', 'stopAfter': 2, 'minExplained': -5.0, 'minRegionFit': -100.0, 'rankBy': 'explained'}},
     'edit': {'steps': 20, 'shift': 3.0, 'temperature': 0.5, 'guidance': 1.5},
     'answer': {'steps': 8, 'shift': 1.0, 'temperature': 0.0, 'guidance': 1.0, 'block': 32, 'registers': 0},
 }
