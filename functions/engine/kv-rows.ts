@@ -18,24 +18,35 @@ export interface KvBlock {
 
 /**
  * `past` [batch, H, C, Dh] followed, along the token axis, by the first `append` tokens of
- * rows [rowStart, rowStart + batch) of `fresh` [*, H, freshLength, Dh]: a new
- * [batch, H, C + append, Dh] (the cache after a step; docs/design.md section 3).
+ * rows [rowStart, rowStart + batch) of `fresh` [*, H, freshLength, Dh]: the cache after a
+ * step (docs/design.md section 3), [batch, H, C + append, Dh] in the first elements of the
+ * array returned. `past.data` may be longer than its block: when the result fits, it is
+ * written there in place (each head's tokens moved up by memmove, last head first) and that
+ * array is returned; otherwise a new one with room for twice the tokens it now holds. A
+ * cache that grows step by step then allocates O(log steps) times instead of once per step
+ * (a fresh array costs more than the copy: its pages are faulted in as they are written).
  *
  * @example
- * appendTokens({ data: past, batch: 1, length: 290 }, { data: newKey, batch: 2, length: 40 }, 1, 12, dims);
+ * const room = appendTokens({ data: past, batch: 1, length: 290 }, { data: newKey, batch: 2, length: 40 }, 1, 12, dims);
+ * const keys = room.subarray(0, 1 * heads * 302 * headDim);
  */
 export function appendTokens(past: KvBlock, fresh: KvBlock, rowStart: number, append: number, dims: HeadDims): Float32Array {
   const { heads, headDim } = dims;
   const c = past.length;
-  const out = new Float32Array(past.batch * heads * (c + append) * headDim);
-  for (let b = 0; b < past.batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      const at = (b * heads + h) * (c + append) * headDim;
-      const from = (b * heads + h) * c * headDim;
-      out.set(past.data.subarray(from, from + c * headDim), at);
-      const fromFresh = ((rowStart + b) * heads + h) * fresh.length * headDim;
-      out.set(fresh.data.subarray(fromFresh, fromFresh + append * headDim), at + c * headDim);
-    }
+  const rows = past.batch * heads;
+  const needed = rows * (c + append) * headDim;
+  const inPlace = past.data.length >= needed;
+  const out = inPlace ? past.data : new Float32Array(2 * needed);
+  // Last head first: in place, every head's destination lies at or above its source.
+  for (let r = rows - 1; r >= 0; r--) {
+    const at = r * (c + append) * headDim;
+    const from = r * c * headDim;
+    if (inPlace) out.copyWithin(at, from, from + c * headDim);
+    else out.set(past.data.subarray(from, from + c * headDim), at);
+    const b = Math.floor(r / heads);
+    const h = r % heads;
+    const fromFresh = ((rowStart + b) * heads + h) * fresh.length * headDim;
+    out.set(fresh.data.subarray(fromFresh, fromFresh + append * headDim), at + c * headDim);
   }
   return out;
 }

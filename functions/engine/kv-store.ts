@@ -1,7 +1,8 @@
 /**
- * The keys/values of the caches a worker holds, per layer, as [batch, H, C, Dh] arrays. They
- * live next to the session that reads them and never cross threads; the main thread holds a
- * KvCache handle naming one of them by id.
+ * The keys/values of the caches a worker holds, per layer, as [batch, H, C, Dh] blocks at the
+ * start of arrays with room to grow (`appendTokens`), so a step's append rarely allocates.
+ * They live next to the session that reads them and never cross threads; the main thread
+ * holds a KvCache handle naming one of them by id.
  */
 import { appendTokens, type HeadDims, type KvBlock } from './kv-rows.ts';
 import type { HeldCaches } from './protocol.ts';
@@ -9,6 +10,7 @@ import type { HeldCaches } from './protocol.ts';
 interface StoredCache {
   readonly batch: number;
   length: number;
+  /** Per layer; the first batch * H * length * Dh elements are the cache, the rest is room. */
   keys: Float32Array[];
   values: Float32Array[];
 }
@@ -39,12 +41,16 @@ export class KvStore {
     return this.get(id).length;
   }
 
-  /** The keys (`key`) or values of one layer. */
+  /**
+   * The keys (`key`) or values of one layer: a view of exactly [batch, H, length, Dh], valid
+   * until the cache's next append.
+   */
   block(id: number, layer: number, kind: 'key' | 'value'): KvBlock {
     const cache = this.get(id);
     const data = (kind === 'key' ? cache.keys : cache.values)[layer];
     if (data === undefined) throw new Error(`layer ${layer} out of range`);
-    return { data, batch: cache.batch, length: cache.length };
+    const { heads, headDim } = this.dims;
+    return { data: data.subarray(0, cache.batch * heads * cache.length * headDim), batch: cache.batch, length: cache.length };
   }
 
   /**
