@@ -46,7 +46,10 @@ export interface EngineStats {
   readonly runs: number;
   /** session.run calls completed by each worker. */
   readonly runsByWorker: readonly number[];
-  /** Caches the workers hold and their tokens (rows × length), as of each worker's latest run. */
+  /**
+   * Caches the workers hold and their tokens (rows × length), as of each worker's latest run.
+   * Their arrays have room for up to twice those tokens (kv-store.ts).
+   */
   readonly held: HeldCaches;
 }
 
